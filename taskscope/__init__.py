@@ -1,10 +1,29 @@
-"""taskscope: every log line of a computation, from the kernel and its remote tasks, as one table."""
+"""taskscope: every log line of a computation, from the kernel and its remote tasks, as one table.
+
+    import taskscope as ts
+    ts.start()
+    log = ts.logger.getLogger("mylogger")
+    log.info("some message")
+    ts.logger.dataset.get(level="WARNING")
+"""
 
 from __future__ import annotations
 
-from ._version import __version__
+from typing import Any
 
-__all__ = ["__version__"]
+from ._version import __version__
+from . import logger, runtime
+from .runtime import start, status, stop
+from .dataset import sessions
+
+__all__ = ["__version__", "logger", "runtime", "sessions", "start", "status", "stop"]
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext taskscope``: register the ``%taskscope`` magics."""
+    from .magics import load_ipython_extension as load
+
+    load(ipython)
 
 
 def _jupyter_labextension_paths() -> list[dict[str, str]]:
