@@ -1,0 +1,149 @@
+/**
+ * taskscope in a real JupyterLab, a real browser and real kernels.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+
+import { expect, IJupyterLabPageFixture, test } from '@jupyterlab/galata';
+import type { TestInfo } from '@playwright/test';
+
+const PLUGIN_ID = 'jupyterlab-taskscope:plugin';
+const ITEM = '.jp-NotebookPanel-toolbar .jp-taskscope-ToolbarItem';
+/** Fixed place for the screenshots a person looks at (gitignored). */
+const SHOTS = path.resolve(__dirname, '..', '..', 'test-results', 'screenshots');
+
+/** Wait until the active notebook's kernel is connected and idle. */
+async function waitForIdleKernel(page: IJupyterLabPageFixture): Promise<void> {
+  await page.waitForFunction(
+    () => {
+      const app = (window as any).jupyterapp;
+      const widget = app?.shell?.currentWidget;
+      const kernel = widget?.sessionContext?.session?.kernel;
+      return (
+        !!kernel &&
+        kernel.connectionStatus === 'connected' &&
+        kernel.status === 'idle'
+      );
+    },
+    undefined,
+    { timeout: 90000 }
+  );
+}
+
+/** Save a screenshot under test-results/screenshots and attach it to the test's report. */
+async function shoot(
+  testInfo: TestInfo,
+  name: string,
+  take: (file: string) => Promise<unknown>
+): Promise<void> {
+  fs.mkdirSync(SHOTS, { recursive: true });
+  const file = path.join(SHOTS, name);
+  await take(file);
+  await testInfo.attach(name, { path: file, contentType: 'image/png' });
+}
+
+test.describe('taskscope front end', () => {
+  test('the extension is loaded and its plugin activated', async ({ page }) => {
+    const info = await page.evaluate(async id => {
+      const app = (window as any).jupyterapp;
+      const config = JSON.parse(
+        document.getElementById('jupyter-config-data')!.textContent!
+      );
+      // Plugins start asynchronously after the shell is shown; wait for ours.
+      await app.started;
+      await app.restored;
+      return {
+        federated: (config.federated_extensions as { name: string }[]).map(
+          e => e.name
+        ),
+        registered: app.hasPlugin(id) as boolean,
+        activated: app.isPluginActivated(id) as boolean,
+        plugins: (app.listPlugins() as string[]).filter(p =>
+          p.startsWith('jupyterlab-taskscope:')
+        )
+      };
+    }, PLUGIN_ID);
+
+    expect(info.federated).toContain('jupyterlab-taskscope');
+    expect(info.registered).toBe(true);
+    expect(info.plugins).toContain(PLUGIN_ID);
+    expect(info.activated).toBe(true);
+  });
+
+  test('the toolbar item shows "stopped" once the kernel has answered', async ({
+    page
+  }, testInfo) => {
+    const name = await page.notebook.createNew('with-taskscope.ipynb', {
+      kernel: 'python3'
+    });
+    expect(name).toBe('with-taskscope.ipynb');
+    await waitForIdleKernel(page);
+
+    const item = page.locator(ITEM);
+    await expect(item).toHaveCount(1);
+    await expect(item).toBeVisible();
+    // connecting -> silent execute imports taskscope.bridge -> comm opens -> hello
+    await expect(item).toHaveAttribute('data-state', 'stopped', {
+      timeout: 60000
+    });
+    await expect(item).toHaveAttribute('title', 'taskscope: not recording');
+    await expect(item.locator('.jp-taskscope-label')).toHaveText('Logs off');
+
+    // It sits on the toolbar's line, like the other items.
+    const toolbar = page.locator('.jp-NotebookPanel-toolbar');
+    const [bar, box] = [await toolbar.boundingBox(), await item.boundingBox()];
+    expect(bar && box).toBeTruthy();
+    expect(box!.y).toBeGreaterThanOrEqual(bar!.y - 1);
+    expect(box!.y + box!.height).toBeLessThanOrEqual(bar!.y + bar!.height + 1);
+    expect(box!.width).toBeGreaterThan(0);
+    // ...vertically centred with its neighbour, the kernel name.
+    const kernelName = page.locator(
+      '.jp-NotebookPanel-toolbar [data-jp-item-name="kernelName"]'
+    );
+    const kbox = await kernelName.boundingBox();
+    expect(kbox).toBeTruthy();
+    expect(
+      Math.abs(box!.y + box!.height / 2 - (kbox!.y + kbox!.height / 2))
+    ).toBeLessThanOrEqual(2);
+
+    await shoot(testInfo, 'notebook-toolbar.png', file =>
+      toolbar.screenshot({ path: file })
+    );
+    await shoot(testInfo, 'notebook-full-page.png', file =>
+      page.screenshot({ path: file })
+    );
+  });
+
+  test('a kernel without taskscope shows "missing" and how to install it', async ({
+    page
+  }, testInfo) => {
+    const name = await page.notebook.createNew('without-taskscope.ipynb', {
+      kernel: 'taskscope-absent'
+    });
+    expect(name).toBe('without-taskscope.ipynb');
+    await waitForIdleKernel(page);
+
+    const item = page.locator(ITEM);
+    await expect(item).toBeVisible();
+    await expect(item).toHaveAttribute('data-state', 'missing', {
+      timeout: 60000
+    });
+    await expect(item).toHaveAttribute('title', /pip install taskscope/);
+
+    // The kernel really is a working Python kernel, only without taskscope.
+    await page.notebook.setCell(
+      0,
+      'code',
+      'import importlib.util; print(importlib.util.find_spec("json") is not None)\n' +
+        'try:\n    import taskscope\nexcept ImportError as e:\n    print("absent:", e.name)'
+    );
+    await page.notebook.runCell(0);
+    const out = (await page.notebook.getCellTextOutput(0)) ?? [];
+    expect(out.join('')).toContain('True');
+    expect(out.join('')).toContain('absent: taskscope');
+
+    await shoot(testInfo, 'notebook-toolbar-missing.png', file =>
+      page.locator('.jp-NotebookPanel-toolbar').screenshot({ path: file })
+    );
+  });
+});
