@@ -7,9 +7,12 @@ query side is tested on its own, independently of the capture half.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS rows(
@@ -75,3 +78,19 @@ def insert_rows(conn: sqlite3.Connection, rows: list[dict[str, Any]]) -> None:
 def session_file(home: Path, stamp: str, short_id: str) -> Path:
     """Where the store keeps a session: $TASKSCOPE_HOME/sessions/<stamp>-<short id>.sqlite."""
     return home / "sessions" / f"{stamp}-{short_id}.sqlite"
+
+
+@contextmanager
+def local_timezone(name: str) -> Iterator[None]:
+    """Run with this process's local time zone set to ``name`` ($TZ), restored after."""
+    old = os.environ.get("TZ")
+    os.environ["TZ"] = name
+    time.tzset()
+    try:
+        yield
+    finally:
+        if old is None:
+            del os.environ["TZ"]
+        else:
+            os.environ["TZ"] = old
+        time.tzset()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import time
 from datetime import date, datetime, timedelta, timezone
@@ -14,23 +13,13 @@ import pandas as pd
 import pytest
 
 from taskscope import query
-from taskscope.tests._dataset_fixtures import BASE_TIME, row, write_store
+from taskscope.tests._dataset_fixtures import BASE_TIME, local_timezone, row, write_store
 
 
 @pytest.fixture
 def new_york() -> Iterator[None]:
-    """Run with local time = America/New_York, restoring the process's zone after."""
-    old = os.environ.get("TZ")
-    os.environ["TZ"] = "America/New_York"
-    time.tzset()
-    try:
+    with local_timezone("America/New_York"):
         yield
-    finally:
-        if old is None:
-            del os.environ["TZ"]
-        else:
-            os.environ["TZ"] = old
-        time.tzset()
 
 
 @pytest.fixture

@@ -1,0 +1,386 @@
+"""The rows of a session as pandas: ``taskscope.logger.dataset`` and ``taskscope.sessions()``.
+
+A :class:`Dataset` holds no rows. It names a store (the current session, looked up at each
+call, or a past session's file) and a filter, and asks SQLite afresh every time, so a
+dataset or a filtered view displayed twice shows what is there now.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import datetime, timezone, tzinfo
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import pandas as pd
+
+from . import query
+from .query import COLUMNS
+
+_TEXT_DTYPE: Any = "str" if int(pd.__version__.split(".")[0]) >= 3 else object
+_DTYPES: dict[str, Any] = {
+    "seq": "int64", "levelno": "Int64", "pid": "Int64", "extra": object,
+    **{name: _TEXT_DTYPE for name in ("level", "source", "logger", "msg", "text",
+                                      "hostname", "thread", "worker", "task")},
+}
+SESSION_COLUMNS: tuple[str, ...] = (
+    "session_id", "started", "kernel_id", "hostname", "pid", "rows", "size_bytes", "path", "current",
+)
+
+
+def _runtime() -> Any:
+    """The runtime module, imported late: it is the other half of the package."""
+    from . import runtime
+
+    return runtime
+
+
+# ---------------------------------------------------------------- time zone
+
+
+def local_zone() -> tzinfo:
+    """This machine's time zone, as a ZoneInfo when it can be named (right across DST)."""
+    now = datetime.now().astimezone()
+    for key in _zone_keys():
+        try:
+            zone = ZoneInfo(key)
+        except (ZoneInfoNotFoundError, ValueError, OSError):
+            continue
+        if now.replace(tzinfo=zone).utcoffset() == now.utcoffset():
+            return zone
+    return now.tzinfo or timezone.utc
+
+
+def _zone_keys() -> Iterator[str]:
+    """Candidate IANA names: $TZ, then where /etc/localtime points, then /etc/timezone."""
+    tz = os.environ.get("TZ", "").lstrip(":")
+    if tz:
+        yield tz.split("zoneinfo/", 1)[-1]
+        return  # $TZ rules: a name we cannot use must not fall through to the system's
+    target = os.path.realpath("/etc/localtime")
+    if "zoneinfo/" in target:
+        yield target.split("zoneinfo/", 1)[1]
+    try:
+        yield Path("/etc/timezone").read_text().strip()
+    except OSError:
+        pass
+
+
+def local_times(epochs: Any) -> pd.Series:
+    """Epoch seconds as a tz-aware local datetime Series (microseconds, like Python)."""
+    seconds = pd.Series(epochs, dtype="float64")
+    utc = pd.to_datetime((seconds * 1e6).round(), unit="us", utc=True).astype("datetime64[us, UTC]")
+    return utc.dt.tz_convert(local_zone())
+
+
+# ---------------------------------------------------------------- frames
+
+
+def frame(rows: list[tuple[Any, ...]]) -> pd.DataFrame:
+    """Stored rows as a DataFrame with the record's columns and fixed dtypes (also when empty)."""
+    columns = list(zip(*rows)) if rows else [()] * len(COLUMNS)
+    data: dict[str, pd.Series] = {}
+    for name, values in zip(COLUMNS, columns):
+        if name == "created":
+            data[name] = local_times(values)
+        elif name == "extra":
+            data[name] = pd.Series([query.parse_extra(v) for v in values], dtype=object)
+        else:
+            data[name] = pd.Series(values, dtype=_DTYPES[name])
+    return pd.DataFrame(data, columns=list(COLUMNS))
+
+
+def _merged(base: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` updated by ``changes``; a None value removes that filter."""
+    merged = {**base, **changes}
+    return {key: value for key, value in merged.items() if value is not None}
+
+
+# ---------------------------------------------------------------- Dataset
+
+
+class Dataset:
+    """Rows of one taskscope session, narrowed by a filter, read with pandas.
+
+    ``taskscope.logger.dataset`` follows the current session; :meth:`open` binds a past
+    one (read-only); :meth:`filter` returns a view with the same API and inline display.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        filters: Mapping[str, Any] | None = None,
+        limit: int | None = None,
+    ) -> None:
+        self._path = Path(path) if path is not None else None
+        self._filters = _merged({}, filters or {})
+        query.where(self._filters)  # bad filters fail here, where they were written
+        self._limit = query.check_limit(limit)
+
+    # -- what it is bound to
+
+    @property
+    def filters(self) -> dict[str, Any]:
+        """This view's filters, as given (relative times are resolved at each query)."""
+        return dict(self._filters)
+
+    @property
+    def limit(self) -> int | None:
+        """This view's row limit: get() returns at most the newest ``limit`` rows."""
+        return self._limit
+
+    @property
+    def readonly(self) -> bool:
+        """True for a past session opened with :meth:`open`."""
+        return self._path is not None
+
+    @property
+    def path(self) -> Path | None:
+        """The store file read now; None while no session was ever started here."""
+        return self._path if self._path is not None else _runtime().store_path()
+
+    @property
+    def session_id(self) -> str | None:
+        """The bound session's id, from its store."""
+        with self.reading() as conn:
+            return None if conn is None else query.read_meta(conn).get("session_id")
+
+    @contextmanager
+    def reading(self) -> Iterator[sqlite3.Connection | None]:
+        """A read-only connection to the bound store, or None when there is none yet.
+
+        The current session is flushed first, so rows logged just before are visible.
+        """
+        path = self.path
+        if path is None or (self._path is None and not path.exists()):
+            yield None
+            return
+        if _is_current(path):
+            _runtime().flush()
+        with query.connection(path) as conn:
+            yield conn
+
+    # -- queries
+
+    def get(self, limit: int | None = None, **filters: Any) -> pd.DataFrame:
+        """Matching rows as a DataFrame in seq order; ``limit`` keeps the newest N.
+
+        Filters: logger, level, source, task, worker, hostname, text, since, until (see
+        :mod:`taskscope.query`); they refine this view's own filters.
+        """
+        view = self.filter(limit=limit, **filters) if (filters or limit is not None) else self
+        with view.reading() as conn:
+            rows = [] if conn is None else query.select_rows(conn, view._filters, view._limit)
+        return frame(rows)
+
+    def tail(self, n: int = 10, **filters: Any) -> pd.DataFrame:
+        """The newest ``n`` matching rows, oldest of them first."""
+        return self.get(limit=query.check_limit(n, "n"), **filters)
+
+    def count(self, **filters: Any) -> int:
+        """How many rows match (counted in SQLite; the view's limit does not apply)."""
+        view = self.filter(**filters) if filters else self
+        with view.reading() as conn:
+            return 0 if conn is None else query.count(conn, view._filters)
+
+    def page(
+        self,
+        after_seq: int | None = None,
+        before_seq: int | None = None,
+        limit: int = 500,
+        newest_first: bool = False,
+    ) -> dict[str, Any]:
+        """One keyset page of this view as JSON-safe dicts: see :func:`query.query_page`."""
+        with self.reading() as conn:
+            if conn is None:
+                return {"rows": [], "total": 0, "first_seq": None, "last_seq": None}
+            return query.query_page(conn, self._filters, after_seq, before_seq, limit, newest_first)
+
+    # -- derived datasets
+
+    def filter(self, limit: int | None = None, **filters: Any) -> Dataset:
+        """A lazy view narrowed further: same get/tail/count API and inline display."""
+        query.check_keys(filters, "filter")
+        return Dataset(self._path, _merged(self._filters, filters), limit if limit is not None else self._limit)
+
+    def open(self, session: Any) -> Dataset:
+        """A read-only dataset of a past session: a session id, a store path or a sessions() row."""
+        return Dataset(find_session(session), self._filters, self._limit)
+
+    # -- changes
+
+    def clear(self) -> None:
+        """Delete every row of the current session (seq keeps counting up)."""
+        if self.readonly:
+            raise RuntimeError(f"{self._path} was opened read-only; clear() only empties the current session")
+        if self._filters:
+            raise RuntimeError(
+                "clear() deletes the whole session, not just this view's rows; "
+                "call taskscope.logger.dataset.clear() to mean that"
+            )
+        _runtime().clear()
+
+    # -- display
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        from .display import mime_bundle
+
+        return mime_bundle(self, include, exclude)
+
+    def __repr__(self) -> str:
+        where = f"session file {self._path}" if self._path is not None else "current session"
+        shown = ", ".join(f"{key}={value!r}" for key, value in self._filters.items())
+        limit = f", limit={self._limit}" if self._limit is not None else ""
+        return f"<taskscope Dataset: {where}{', ' + shown if shown else ''}{limit}>"
+
+
+def _is_current(path: Path) -> bool:
+    """Is this the file the running (or last) session of this process writes?"""
+    current = _runtime().store_path()
+    return current is not None and _same_file(Path(current), path)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve()
+    except OSError:
+        return False
+
+
+# ---------------------------------------------------------------- sessions
+
+
+def home() -> Path:
+    """$TASKSCOPE_HOME, or the platform's user data directory for taskscope."""
+    configured = os.environ.get("TASKSCOPE_HOME")
+    if configured:
+        return Path(configured).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("taskscope"))
+
+
+def session_files() -> list[Path]:
+    """Every stored session's SQLite file."""
+    folder = home() / "sessions"
+    return sorted(folder.glob("*.sqlite")) if folder.is_dir() else []
+
+
+def _session_info(path: Path) -> dict[str, Any] | None:
+    """One sessions() row; None for a file SQLite cannot read as a store."""
+    try:
+        with query.connection(path) as conn:
+            meta = query.read_meta(conn)
+            rows = query.count(conn, {})
+    except (sqlite3.Error, OSError):
+        return None
+    return {
+        "session_id": meta.get("session_id") or path.stem,
+        "started": _float_or_none(meta.get("started")),
+        "kernel_id": meta.get("kernel_id"),
+        "hostname": meta.get("hostname"),
+        "pid": _int_or_none(meta.get("pid")),
+        "rows": rows,
+        "size_bytes": sum(_size(Path(f"{path}{suffix}")) for suffix in ("", "-wal")),
+        "path": str(path),
+        "current": _is_current(path),
+    }
+
+
+def _float_or_none(text: Any) -> float | None:
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return None
+
+
+def _int_or_none(text: Any) -> int | None:
+    try:
+        return int(text)
+    except (TypeError, ValueError):
+        return None
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def sessions() -> pd.DataFrame:
+    """Stored sessions, newest first: id, start time, kernel, rows, size and file.
+
+    Reads stores read-only, also those whose writer was killed; files that are not a
+    taskscope store are left out.
+    """
+    infos = [info for info in map(_session_info, session_files()) if info is not None]
+    infos.sort(key=lambda info: (info["started"] or 0.0, info["path"]), reverse=True)
+    columns = {name: [info[name] for info in infos] for name in SESSION_COLUMNS}
+    return pd.DataFrame({
+        "session_id": pd.Series(columns["session_id"], dtype=_TEXT_DTYPE),
+        "started": local_times(columns["started"]),
+        "kernel_id": pd.Series(columns["kernel_id"], dtype=_TEXT_DTYPE),
+        "hostname": pd.Series(columns["hostname"], dtype=_TEXT_DTYPE),
+        "pid": pd.Series(columns["pid"], dtype="Int64"),
+        "rows": pd.Series(columns["rows"], dtype="int64"),
+        "size_bytes": pd.Series(columns["size_bytes"], dtype="int64"),
+        "path": pd.Series(columns["path"], dtype=_TEXT_DTYPE),
+        "current": pd.Series(columns["current"], dtype=bool),
+    })
+
+
+def find_session(session: Any) -> Path:
+    """The store file named by a session id, a path, a sessions() row or a Dataset."""
+    if isinstance(session, Dataset):
+        found = session.path
+        if found is None:
+            raise ValueError("session: that dataset has no store yet")
+        return found
+    if isinstance(session, pd.DataFrame):
+        if len(session) != 1:
+            raise ValueError(f"session: pass one row of sessions(), not {len(session)}")
+        session = session.iloc[0]
+    if isinstance(session, (pd.Series, Mapping)):
+        if "path" not in session:
+            raise ValueError("session: a row of sessions() needs its 'path'")
+        return _existing(Path(str(session["path"])))
+    if isinstance(session, os.PathLike) or (isinstance(session, str) and os.sep in session):
+        return _existing(Path(session))
+    if isinstance(session, str):
+        return _session_by_id(session)
+    raise TypeError(f"session must be a session id, a path or a sessions() row, not {type(session).__name__}")
+
+
+def _existing(path: Path) -> Path:
+    if not path.is_file():
+        raise ValueError(f"session: no store file at {path}")
+    return path
+
+
+def _session_by_id(key: str) -> Path:
+    """Match a session id, a file name (stem) or a unique id prefix of 4+ characters."""
+    if Path(key).is_file():
+        return Path(key)
+    candidates = [(path, _stored_id(path)) for path in session_files()]
+    exact = [p for p, sid in candidates if key in (sid, p.stem) or p.stem.endswith(f"-{key}")]
+    if not exact and len(key) >= 4:
+        exact = [p for p, sid in candidates if sid is not None and sid.startswith(key)]
+    if len(exact) == 1:
+        return exact[0]
+    if not exact:
+        raise ValueError(f"session: no stored session {key!r} under {home() / 'sessions'}")
+    raise ValueError(f"session: {key!r} matches {len(exact)} sessions; use more of the id or the path")
+
+
+def _stored_id(path: Path) -> str | None:
+    try:
+        with query.connection(path) as conn:
+            return query.read_meta(conn).get("session_id")
+    except (sqlite3.Error, OSError):
+        return None
+
