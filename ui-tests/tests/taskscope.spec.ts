@@ -5,29 +5,37 @@ import * as fs from 'fs';
 import * as path from 'path';
 
 import { expect, IJupyterLabPageFixture, test } from '@jupyterlab/galata';
-import type { TestInfo } from '@playwright/test';
+import type { Locator, TestInfo } from '@playwright/test';
 
 const PLUGIN_ID = 'jupyterlab-taskscope:plugin';
 const ITEM = '.jp-NotebookPanel-toolbar .jp-taskscope-ToolbarItem';
 /** Fixed place for the screenshots a person looks at (gitignored). */
 const SHOTS = path.resolve(__dirname, '..', '..', 'test-results', 'screenshots');
 
-/** Wait until the active notebook's kernel is connected and idle. */
-async function waitForIdleKernel(page: IJupyterLabPageFixture): Promise<void> {
+/**
+ * Create a notebook on the named kernelspec, wait until its kernel is connected and idle,
+ * and return the notebook's taskscope toolbar item once it is on screen.
+ */
+async function openNotebookOn(
+  page: IJupyterLabPageFixture,
+  name: string,
+  kernel: string
+): Promise<Locator> {
+  expect(await page.notebook.createNew(name, { kernel })).toBe(name);
   await page.waitForFunction(
     () => {
       const app = (window as any).jupyterapp;
       const widget = app?.shell?.currentWidget;
-      const kernel = widget?.sessionContext?.session?.kernel;
-      return (
-        !!kernel &&
-        kernel.connectionStatus === 'connected' &&
-        kernel.status === 'idle'
-      );
+      const k = widget?.sessionContext?.session?.kernel;
+      return !!k && k.connectionStatus === 'connected' && k.status === 'idle';
     },
     undefined,
     { timeout: 90000 }
   );
+  const item = page.locator(ITEM);
+  await expect(item).toHaveCount(1);
+  await expect(item).toBeVisible();
+  return item;
 }
 
 /** Save a screenshot under test-results/screenshots and attach it to the test's report. */
@@ -73,15 +81,7 @@ test.describe('taskscope front end', () => {
   test('the toolbar item shows "stopped" once the kernel has answered', async ({
     page
   }, testInfo) => {
-    const name = await page.notebook.createNew('with-taskscope.ipynb', {
-      kernel: 'python3'
-    });
-    expect(name).toBe('with-taskscope.ipynb');
-    await waitForIdleKernel(page);
-
-    const item = page.locator(ITEM);
-    await expect(item).toHaveCount(1);
-    await expect(item).toBeVisible();
+    const item = await openNotebookOn(page, 'with-taskscope.ipynb', 'python3');
     // connecting -> silent execute imports taskscope.bridge -> comm opens -> hello
     await expect(item).toHaveAttribute('data-state', 'stopped', {
       timeout: 60000
@@ -117,14 +117,11 @@ test.describe('taskscope front end', () => {
   test('a kernel without taskscope shows "missing" and how to install it', async ({
     page
   }, testInfo) => {
-    const name = await page.notebook.createNew('without-taskscope.ipynb', {
-      kernel: 'taskscope-absent'
-    });
-    expect(name).toBe('without-taskscope.ipynb');
-    await waitForIdleKernel(page);
-
-    const item = page.locator(ITEM);
-    await expect(item).toBeVisible();
+    const item = await openNotebookOn(
+      page,
+      'without-taskscope.ipynb',
+      'taskscope-absent'
+    );
     await expect(item).toHaveAttribute('data-state', 'missing', {
       timeout: 60000
     });
