@@ -1,0 +1,895 @@
+"""Where rows come from: logging, stdout/stderr, warnings and uncaught exceptions.
+
+Every hook here does the least it can on the emitting thread: take the fields it needs
+and append an item to the collector's queue (see :mod:`taskscope.collector`). Building
+the row (formatting, tracebacks, JSON) happens later on the writer thread.
+
+What we install is recorded in :class:`Capture` and put back exactly as found at
+:meth:`Capture.uninstall`, unless someone replaced our hook meanwhile: then theirs stays
+and ours turns into a pass-through (they may chain to it).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+import time
+import traceback
+import warnings
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from . import record, safe
+from .collector import Collector, Item, quiet, quiet_threads
+from .record import Caps, Row
+
+_get_ident = threading.get_ident
+_now = time.time
+_current_thread = threading.current_thread
+
+#: The LogRecord attributes logging itself sets; any other attribute came in ``extra=``.
+_STANDARD_ATTRS = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
+    "message", "asctime", "taskName",
+}
+
+#: Format ``msg % args`` on the emitting thread (True) or on the writer thread (False).
+#: Deferring is cheaper on the hot path, but the arguments are read later, when the
+#: caller may have changed them. We format on the hot path only when an argument is of
+#: a type that could change (anything but str/int/float/bool/None/bytes); see W1.
+_IMMUTABLE_ARGS = frozenset({str, int, float, bool, type(None), bytes, complex})
+
+
+def parse_level(level: int | str) -> int:
+    """A logging level from a number or a name ("DEBUG", "info", "SYSTEM")."""
+    if isinstance(level, int):
+        return level
+    number = logging.getLevelName(str(level).upper())
+    if not isinstance(number, int):
+        raise ValueError(f"unknown logging level {level!r}")
+    return number
+
+
+# --- logging -------------------------------------------------------------------------------
+
+
+def _frozen_args(args: Any) -> bool:
+    """Whether the record's args cannot change before the writer formats them."""
+    if not args:
+        return True
+    if type(args) is tuple:
+        return all(type(a) in _IMMUTABLE_ARGS for a in args)
+    return False
+
+
+def _record_row(item: Item, caps: Caps) -> Row:
+    """Convert: a LogRecord item into a row (on the writer thread)."""
+    _, rec, msg, args, source = item
+    message = safe.clean(safe.format_message(msg, args))
+    return record.make_row(
+        rec.created, rec.levelno, source, rec.name, message, caps,
+        thread=rec.threadName or "",
+        detail=_record_detail(rec),
+        extra=_record_extra(rec, caps),
+        level=rec.levelname,
+        pid=rec.process,
+    )
+
+
+def _record_detail(rec: logging.LogRecord) -> str:
+    """The traceback and stack of a record, as logging's Formatter would append them."""
+    parts: list[str] = []
+    if rec.exc_info and rec.exc_info[0] is not None:
+        parts.append(format_exception(rec.exc_info[1]))
+    elif rec.exc_text:
+        parts.append(safe.safe_str(rec.exc_text))
+    if rec.stack_info:
+        parts.append(safe.safe_str(rec.stack_info))
+    return safe.clean("\n".join(p.rstrip("\n") for p in parts))
+
+
+def format_exception(exc: BaseException | None) -> str:
+    """A traceback as text; never raises (a broken ``__str__`` gives a placeholder)."""
+    if exc is None:
+        return ""
+    try:
+        return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    except Exception as failure:  # noqa: BLE001
+        return safe.placeholder(f"traceback of {type(exc).__name__} could not be formatted", failure)
+
+
+def _record_extra(rec: logging.LogRecord, caps: Caps) -> str | None:
+    """The fields given with ``extra=`` as JSON, None when there are none."""
+    attrs = rec.__dict__
+    keys = attrs.keys() - _STANDARD_ATTRS
+    if not keys:
+        return None
+    return safe.to_json({k: attrs[k] for k in sorted(keys) if k in attrs}, caps.extra)
+
+
+class CaptureHandler(logging.Handler):
+    """The one handler on the root logger: enqueue the record and nothing else.
+
+    ``handle`` is overridden: no handler lock (appending to a deque needs none), no
+    formatting, no I/O. Records below the capture level of their source are skipped.
+    """
+
+    def __init__(self, collector: Collector, thresholds: dict[str, int]) -> None:
+        super().__init__(logging.NOTSET)
+        self.collector = collector
+        self.thresholds = dict(thresholds)
+        self._classes: dict[str, tuple[str, int]] = {}
+        self._queue = collector.queue
+        self._queue_size = collector.queue_size
+        self._wake_at = collector.wake_at
+        self._wake = collector.wake
+
+    def forget_classes(self) -> None:
+        """Drop the per-logger cache (a user logger was registered, or levels changed)."""
+        self._classes = {}
+
+    def _classify(self, name: str) -> tuple[str, int]:
+        source = record.source_of(name)
+        found = self._classes[name] = (source, self.thresholds[source])
+        return found
+
+    def capture(self, rec: logging.LogRecord) -> None:
+        """The hot path: snapshot msg/args, enqueue; count a drop when the queue is full."""
+        if rec.thread in quiet_threads:
+            return
+        try:
+            source, threshold = self._classes[rec.name]
+        except KeyError:
+            source, threshold = self._classify(rec.name)
+        if rec.levelno < threshold:
+            return
+        queue = self._queue
+        waiting = len(queue)
+        if waiting >= self._queue_size:
+            self.collector.count_drop()
+            return
+        args = rec.args
+        if args and not _frozen_args(args):
+            queue.append((_record_row, rec, safe.format_message(rec.msg, args), None, source))
+        else:
+            queue.append((_record_row, rec, rec.msg, args, source))
+        if waiting + 1 == self._wake_at:
+            self._wake.set()
+
+    def handle(self, rec: logging.LogRecord) -> bool:  # type: ignore[override]
+        """Capture, then do what logging's last resort would have done without us."""
+        try:
+            self.capture(rec)
+            if rec.levelno >= _LAST_RESORT_LEVEL:
+                self._last_resort(rec)
+        except Exception:  # noqa: BLE001 - logging must never raise into user code
+            pass
+        return True
+
+    emit = handle  # type: ignore[assignment]
+
+    def _last_resort(self, rec: logging.LogRecord) -> None:
+        """Print to stderr like ``logging.lastResort`` when we are the only handler found.
+
+        Without taskscope such a record would reach no handler and logging would print
+        it through ``lastResort``; our root handler must not make that output disappear.
+        """
+        last = logging.lastResort
+        if last is None or rec.levelno < last.level or self._other_handlers(rec.name):
+            return
+        with quiet():
+            last.handle(rec)
+
+    def _other_handlers(self, name: str) -> bool:
+        """Whether logging finds any handler but ours for a record of logger ``name``."""
+        logger: logging.Logger | None = (
+            logging.root if name == "root" else logging.root.manager.loggerDict.get(name)  # type: ignore[assignment]
+        )
+        if not isinstance(logger, logging.Logger):
+            return True  # not a logger we can walk: assume someone handles it
+        while logger is not None:
+            for handler in logger.handlers:
+                if handler is not self:
+                    return True
+            logger = logger.parent if logger.propagate else None
+        return False
+
+
+_LAST_RESORT_LEVEL = logging.WARNING
+
+
+# --- levels --------------------------------------------------------------------------------
+
+
+class LevelGuard(logging.Filter):
+    """A filter on a user logger whose level we lowered: other handlers see what they saw.
+
+    Records below the level the logger would have without taskscope go to our handler
+    only (the filter captures them and stops them); the rest pass on as before.
+    """
+
+    def __init__(self, policy: LevelPolicy) -> None:
+        super().__init__()
+        self.policy = policy
+
+    def filter(self, rec: logging.LogRecord) -> bool:  # type: ignore[override]
+        try:
+            if rec.levelno >= self.policy.natural_level(rec.name):
+                return True
+            self.policy.handler.capture(rec)
+        except Exception:  # noqa: BLE001 - never raise into user code
+            return True
+        return False
+
+
+class LevelPolicy:
+    """Which records exist while recording, without changing what other handlers see.
+
+    A root handler only sees records that pass their logger's effective level, so to
+    capture a user's DEBUG lines (root is WARNING by default) a level must be lowered.
+    We lower only:
+
+    - user loggers (registered names and ``__main__``) whose own level is NOTSET, to the
+      user capture level, with a :class:`LevelGuard` on them and on the loggers below
+      them so the lines below their former level reach our handler only;
+    - the root logger, to the library capture level, and only while no handler but ours
+      (and NullHandlers) could see the extra records; re-checked on every writer tick
+      and around ``logging.basicConfig``.
+
+    Every change is undone at stop, unless the user changed that level meanwhile.
+    """
+
+    def __init__(self, handler: CaptureHandler, user_level: int, library_level: int) -> None:
+        self.handler = handler
+        self.user_level = user_level
+        self.library_level = library_level
+        self.guard = LevelGuard(self)
+        self._lowered: dict[str, tuple[logging.Logger, int, int]] = {}
+        self._guarded: dict[str, logging.Logger] = {}
+        self._seen_loggers = -1
+
+    # The natural level: the effective level as it would be without our changes.
+
+    def natural_level(self, name: str) -> int:
+        """The effective level logger ``name`` would have without taskscope."""
+        logger = logging.root.manager.loggerDict.get(name)
+        cache = getattr(logger, "_cache", None)
+        if isinstance(cache, dict):
+            found = cache.get(_NATURAL_KEY)
+            if found is not None:
+                return found
+        level = self._natural_of(logger if isinstance(logger, logging.Logger) else logging.root)
+        if isinstance(cache, dict):
+            cache[_NATURAL_KEY] = level  # logging clears _cache on any setLevel
+        return level
+
+    def _natural_of(self, logger: logging.Logger | None) -> int:
+        while logger is not None:
+            level = self._original_level(logger)
+            if level:
+                return level
+            logger = logger.parent
+        return logging.NOTSET
+
+    def _original_level(self, logger: logging.Logger) -> int:
+        lowered = self._lowered.get(logger.name)
+        if lowered is not None and lowered[0] is logger and logger.level == lowered[2]:
+            return lowered[1]
+        return logger.level
+
+    # Applying and undoing.
+
+    def apply(self) -> None:
+        """Lower what is safe to lower now; guard the user loggers."""
+        for name in sorted(record.user_logger_names()):
+            self.apply_user(name)
+        self._apply_root()
+        self._seen_loggers = len(logging.root.manager.loggerDict)
+
+    def apply_user(self, name: str) -> None:
+        """Lower one user logger (if NOTSET) and guard it and the loggers below it."""
+        logger = logging.getLogger(name)
+        if logger.level == logging.NOTSET and name not in self._lowered:
+            self._lower(logger, self.user_level)
+        self._guard_tree(name)
+
+    def _guard_tree(self, name: str) -> None:
+        prefix = name + "."
+        for other, logger in list(logging.root.manager.loggerDict.items()):
+            if (other == name or other.startswith(prefix)) and isinstance(logger, logging.Logger):
+                if other not in self._guarded:
+                    logger.addFilter(self.guard)
+                    self._guarded[other] = logger
+
+    def _lower(self, logger: logging.Logger, level: int) -> None:
+        self._lowered[logger.name] = (logger, logger.level, level)
+        logger.setLevel(level)
+
+    def _restore(self, name: str) -> None:
+        logger, original, ours = self._lowered.pop(name)
+        if logger.level == ours:
+            logger.setLevel(original)
+
+    def _apply_root(self) -> None:
+        root = logging.root
+        lowered = "root" in self._lowered
+        base = self._lowered["root"][1] if lowered else root.level
+        wanted = self.library_level < base and not self._root_unsafe(base)
+        if wanted and not lowered:
+            self._lower(root, self.library_level)
+        elif lowered and not wanted:
+            self._restore("root")
+
+    def _root_unsafe(self, root_level: int) -> bool:
+        """Whether lowering root from ``root_level`` would show new records to a handler.
+
+        Unsafe when a handler (not ours, not a NullHandler) with a level below
+        ``root_level`` sits on a logger whose level comes from the root.
+        """
+        loggers: list[Any] = [logging.root, *list(logging.root.manager.loggerDict.values())]
+        for logger in loggers:
+            if not isinstance(logger, logging.Logger) or not logger.handlers:
+                continue
+            if not self._level_from_root(logger):
+                continue
+            for handler in list(logger.handlers):
+                if handler is self.handler or isinstance(handler, logging.NullHandler):
+                    continue
+                if handler.level < root_level:
+                    return True
+        return False
+
+    def _level_from_root(self, logger: logging.Logger) -> bool:
+        node: logging.Logger | None = logger
+        while node is not None and node is not logging.root:
+            if self._original_level(node):
+                return False
+            node = node.parent
+        return True
+
+    def recheck(self) -> None:
+        """Periodic (writer tick): new loggers under user names get guarded; root re-decided."""
+        count = len(logging.root.manager.loggerDict)
+        if count != self._seen_loggers:
+            self._seen_loggers = count
+            for name in record.user_logger_names():
+                self._guard_tree(name)
+        self._apply_root()
+
+    def undo(self) -> None:
+        """Put back every level we lowered (unless changed since) and remove the guards."""
+        for name in list(self._lowered):
+            self._restore(name)
+        for logger in self._guarded.values():
+            logger.removeFilter(self.guard)
+        self._guarded.clear()
+
+
+_NATURAL_KEY = "taskscope-natural-level"
+
+
+# --- stdout / stderr -----------------------------------------------------------------------
+
+
+def _line_row(item: Item, caps: Caps) -> Row:
+    """Convert: one complete output line into a row."""
+    _, created, stream, levelno, line, thread = item
+    return record.make_row(
+        created, levelno, record.PRINT, stream, safe.clean(terminal_line(line)), caps, thread=thread,
+    )
+
+
+def terminal_line(line: str) -> str:
+    """What a terminal shows for ``line``: a trailing CR dropped, text after a CR overwrote."""
+    if line.endswith("\r"):
+        line = line[:-1]
+    cr = line.rfind("\r")
+    return line[cr + 1:] if cr >= 0 else line
+
+
+def _keep_from_last_cr(pending: str) -> str:
+    """A pending partial line after a CR rewrote it (progress bars): only the last state.
+
+    A CR at the very end is kept: it may be the first half of a CRLF.
+    """
+    cr = pending.rfind("\r", 0, len(pending) - 1)
+    return pending[cr:] if cr > 0 else pending
+
+
+class StreamTee:
+    """``sys.stdout``/``sys.stderr`` as before, plus one row per complete line.
+
+    The wrapped stream gets every write first and unchanged; every other attribute
+    (``set_parent`` for ipykernel's cell routing, ``fileno``, ``isatty``, ``encoding``,
+    ``flush``, ...) is the wrapped stream's own. Partial lines wait per thread, so lines
+    from threads do not interleave; a pending one is stored at stop.
+    """
+
+    _own = frozenset({"inner", "stream", "levelno", "collector", "capturing", "line_cap", "_partial", "_buffer"})
+
+    def __init__(self, inner: Any, stream: str, levelno: int, collector: Collector, line_cap: int) -> None:
+        object.__setattr__(self, "inner", inner)
+        object.__setattr__(self, "stream", stream)
+        object.__setattr__(self, "levelno", levelno)
+        object.__setattr__(self, "collector", collector)
+        object.__setattr__(self, "capturing", True)
+        object.__setattr__(self, "line_cap", line_cap)
+        object.__setattr__(self, "_partial", {})
+        object.__setattr__(self, "_buffer", None)
+
+    def write(self, text: str) -> Any:
+        """Write through, then take the text apart into lines."""
+        written = self.inner.write(text)
+        if self.capturing:
+            try:
+                self.take(text)
+            except Exception:  # noqa: BLE001 - output must never fail because of us
+                pass
+        return written
+
+    def writelines(self, lines: Iterable[str]) -> None:
+        """Each piece as a write, as ``TextIOBase.writelines`` does."""
+        for line in lines:
+            self.write(line)
+
+    def take(self, text: str, thread: str | None = None) -> None:
+        """Split ``text`` into complete lines (enqueued) and this thread's pending rest."""
+        ident = _get_ident()
+        if ident in quiet_threads or type(text) is not str or not text:
+            return
+        partial = self._partial
+        if "\n" not in text:
+            pending = partial.get(ident)
+            pending = text if pending is None else pending + text
+            if "\r" in text:
+                pending = _keep_from_last_cr(pending)
+            if len(pending) > self.line_cap:
+                self._enqueue(pending, thread)
+                partial.pop(ident, None)
+            else:
+                partial[ident] = pending
+            return
+        pending = partial.pop(ident, None)
+        lines = (text if pending is None else pending + text).split("\n")
+        rest = lines.pop()
+        if rest:
+            partial[ident] = rest
+        for line in lines:
+            self._enqueue(line, thread)
+
+    def _enqueue(self, line: str, thread: str | None) -> None:
+        self.collector.offer(
+            (_line_row, _now(), self.stream, self.levelno, line, thread or _current_thread().name)
+        )
+
+    def flush_partial(self) -> None:
+        """Store every thread's pending partial line (at stop)."""
+        names = {t.ident: t.name for t in threading.enumerate()}
+        partial = self._partial
+        for ident in list(partial):
+            pending = partial.pop(ident, None)
+            if pending:
+                self._enqueue(pending, names.get(ident, f"thread {ident}"))
+
+    @property
+    def buffer(self) -> Any:
+        """The wrapped stream's byte buffer, teed too (bytes decoded incrementally)."""
+        inner_buffer = self.inner.buffer
+        tee = self._buffer
+        if tee is None or tee.inner is not inner_buffer:
+            tee = BufferTee(inner_buffer, self)
+            object.__setattr__(self, "_buffer", tee)
+        return tee
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        """Our own names (and patches of our methods, like IPython's ``write`` tee for
+        the cell history) stay on the wrapper; everything else is the stream's."""
+        if name in self._own or hasattr(type(self), name):
+            object.__setattr__(self, name, value)
+        else:
+            setattr(self.inner, name, value)
+
+    def __delattr__(self, name: str) -> None:
+        if name in vars(self):
+            object.__delattr__(self, name)
+        else:
+            delattr(self.inner, name)
+
+    def __iter__(self) -> Any:
+        return iter(self.inner)
+
+    def __repr__(self) -> str:
+        return f"<taskscope tee of {self.inner!r}>"
+
+
+class BufferTee:
+    """``sys.stdout.buffer`` as before, its bytes decoded per thread into the text tee."""
+
+    def __init__(self, inner: Any, text: StreamTee) -> None:
+        self.inner = inner
+        self.text = text
+        self._decoders: dict[int, Any] = {}
+
+    def write(self, data: Any) -> Any:
+        written = self.inner.write(data)
+        if self.text.capturing:
+            try:
+                decoder = self._decoders.get(_get_ident())
+                if decoder is None:
+                    decoder = self._decoders[_get_ident()] = safe.decoder()
+                self.text.take(decoder.decode(bytes(data)))
+            except Exception:  # noqa: BLE001
+                pass
+        return written
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+class FdWatch:
+    """ipykernel's fd-level output (``os.write(1, ...)``, C extensions, subprocesses).
+
+    ipykernel 7 points fd 1/2 at a pipe and a watcher thread reads it, then calls its
+    ``OutStream.write`` directly (not ``sys.stdout``). We shadow that one instance's
+    ``write`` with a function that tees only the watcher thread's writes (our
+    ``StreamTee`` already sees the others). The text is what the cell shows: ipykernel
+    decoded it.
+
+    IPython's ``run_cell`` patches ``sys.stdout.write`` for the cell and puts it back
+    after: in the cell that calls ``start()`` that is the OutStream, so our ``write``
+    is replaced at the end of that cell. :meth:`ensure` (each writer tick) puts it back.
+    """
+
+    def __init__(self, outstream: Any, tee: StreamTee) -> None:
+        self.outstream = outstream
+        self.tee = tee
+        self.label = f"fd {getattr(outstream, '_original_stdstream_fd', '?')}"
+        self._watcher: threading.Thread = outstream.watch_fd_thread
+        self._had_own = False
+        self._previous: Any = None
+        self.write: Callable[[str], Any] | None = None
+        self.ensure()
+
+    @staticmethod
+    def applies(stream: Any) -> bool:
+        """Whether ``stream`` is an ipykernel OutStream that watches its fd."""
+        return bool(getattr(stream, "_should_watch", False)) and getattr(stream, "watch_fd_thread", None) is not None
+
+    def ensure(self) -> None:
+        """(Re)install our ``write`` on the OutStream, wrapping whatever it is now."""
+        own = vars(self.outstream)
+        if self.write is not None and own.get("write") is self.write:
+            return
+        self._had_own = "write" in own
+        self._previous = own.get("write")
+        original = self.outstream.write
+        watcher, tee, label = self._watcher, self.tee, self.label
+
+        def write(text: str) -> Any:
+            written = original(text)
+            if tee.capturing and _get_ident() == watcher.ident:
+                try:
+                    tee.take(text, label)
+                except Exception:  # noqa: BLE001
+                    pass
+            return written
+
+        self.write = write
+        self.outstream.write = write
+
+    def remove(self) -> None:
+        """Put the instance's ``write`` back as we last found it, if it is still ours."""
+        if vars(self.outstream).get("write") is not self.write:
+            return
+        if self._had_own:
+            self.outstream.write = self._previous
+        else:
+            del self.outstream.write
+
+
+# --- warnings and exceptions ---------------------------------------------------------------
+
+_module_of_file: dict[str, str] = {}
+
+
+def module_for_file(filename: str) -> str:
+    """The module a warning came from, by its file; ``__main__`` for notebook cells."""
+    found = _module_of_file.get(filename)
+    if found is None:
+        found = _module_of_file[filename] = _find_module(filename)
+    return found
+
+
+def _find_module(filename: str) -> str:
+    for name, module in list(sys.modules.copy().items()):
+        if getattr(module, "__file__", None) == filename:
+            return "__main__" if name == "__main__" else name
+    base = os.path.basename(os.path.dirname(filename))
+    if filename.startswith("<") or base.startswith("ipykernel_"):
+        return "__main__"  # IPython cells: <ipython-input-...> or /tmp/ipykernel_<pid>/<hash>.py
+    marker = f"site-packages{os.sep}"
+    if marker in filename:
+        relative = filename.split(marker, 1)[1].rsplit(".", 1)[0]
+        return relative.replace(os.sep, ".").removesuffix(".__init__")
+    return "py.warnings"
+
+
+def _warning_row(item: Item, caps: Caps) -> Row:
+    """Convert: a shown warning into a WARNING row named after the warning's module."""
+    _, created, message, category, filename, lineno, thread = item
+    name = getattr(category, "__name__", "Warning")
+    logger = module_for_file(safe.safe_str(filename))
+    msg = safe.clean(f"{name}: {safe.safe_str(message)}")
+    where = safe.clean(f"{filename}:{lineno}")
+    return record.make_row(
+        created, logging.WARNING, record.source_of(logger), logger, msg, caps, thread=thread,
+        detail=f"  {where}",
+        extra=safe.to_json({"category": name, "filename": safe.safe_str(filename), "lineno": lineno}, caps.extra),
+    )
+
+
+def _exception_row(item: Item, caps: Caps) -> Row:
+    """Convert: an uncaught exception into an ERROR row with its traceback."""
+    _, created, exc, logger, thread, extra = item
+    name = type(exc).__name__
+    msg = safe.clean(f"{name}: {safe.safe_str(exc)}" if not isinstance(exc, RecursionError) else f"{name}")
+    return record.make_row(
+        created, logging.ERROR, record.source_of(logger), logger, msg, caps, thread=thread,
+        detail=safe.clean(format_exception(exc)),
+        extra=safe.to_json({"exception": name, **extra}, caps.extra),
+    )
+
+
+class Capture:
+    """Everything installed for one recording: install once, uninstall exactly once."""
+
+    def __init__(
+        self,
+        collector: Collector,
+        *,
+        user_level: int = logging.DEBUG,
+        library_level: int = logging.INFO,
+        streams: bool = True,
+        warnings_: bool = True,
+        exceptions: bool = True,
+    ) -> None:
+        self.collector = collector
+        thresholds = {
+            record.USER: user_level,
+            record.LIBRARY: library_level,
+            record.RUNTIME: library_level,
+            record.SYSTEM_SOURCE: library_level,
+        }
+        self.handler = CaptureHandler(collector, thresholds)
+        self.policy = LevelPolicy(self.handler, user_level, library_level)
+        self._want_streams = streams
+        self._want_warnings = warnings_
+        self._want_exceptions = exceptions
+        self.tees: dict[str, StreamTee] = {}
+        self._fd: list[FdWatch] = []
+        self._undo: list[Callable[[], None]] = []
+        self.installed = False
+
+    # Installing.
+
+    def install(self) -> None:
+        """Put every hook in place; each one registers how to undo itself."""
+        self._install_logging()
+        if self._want_streams:
+            self._install_streams()
+        if self._want_warnings:
+            self._install_warnings()
+        if self._want_exceptions:
+            self._install_exceptions()
+        self.installed = True
+
+    def _install_logging(self) -> None:
+        root = logging.root
+        root.handlers.insert(0, self.handler)  # first on root: a raising handler after us can't stop us
+        self._undo.append(lambda: _remove_handler(root, self.handler))
+        self.policy.apply()
+        self._undo.append(self.policy.undo)
+        record.on_mark(self._on_user_logger)
+        self.collector.tick_hooks.append(self.policy.recheck)
+        self._undo.append(lambda: _discard(self.collector.tick_hooks, self.policy.recheck))
+        self._patch(logging, "basicConfig", self._basic_config(logging.basicConfig))
+
+    def _on_user_logger(self, name: str) -> None:
+        """A user logger was registered: classify it again and apply the user level now."""
+        if not self.installed:
+            return
+        self.handler.forget_classes()
+        self.policy.apply_user(name)
+
+    def _basic_config(self, original: Callable[..., None]) -> Callable[..., None]:
+        """``logging.basicConfig`` that works as if taskscope were not on the root logger.
+
+        basicConfig does nothing when root has a handler, and ours always is; so we step
+        aside for the call, and the StreamHandler it makes writes to the real stream.
+        """
+        capture = self
+
+        def basicConfig(**kwargs: Any) -> None:
+            root = logging.root
+            with quiet():
+                _remove_handler(root, capture.handler)
+                capture.policy.undo()
+                try:
+                    original(**kwargs)
+                finally:
+                    root.handlers.insert(0, capture.handler)
+                    capture._untee_handlers(root.handlers)
+                    capture.policy.apply()
+
+        basicConfig.__doc__ = original.__doc__
+        basicConfig.__wrapped__ = original  # type: ignore[attr-defined]
+        return basicConfig
+
+    def _untee_handlers(self, handlers: Iterable[logging.Handler]) -> None:
+        """StreamHandlers made on our tee write to the real stream (their lines are records)."""
+        tees = {id(t): t for t in self.tees.values()}
+        for handler in handlers:
+            stream = getattr(handler, "stream", None)
+            if isinstance(handler, logging.StreamHandler) and id(stream) in tees:
+                handler.stream = tees[id(stream)].inner
+
+    def _install_streams(self) -> None:
+        cap = self.collector.caps.msg
+        for name, levelno in (("stdout", logging.INFO), ("stderr", logging.WARNING)):
+            inner = getattr(sys, name)
+            if inner is None:
+                continue
+            tee = StreamTee(inner, name, levelno, self.collector, cap)
+            self.tees[name] = tee
+            self._patch(sys, name, tee)
+            if FdWatch.applies(inner):
+                watch = FdWatch(inner, tee)
+                self._fd.append(watch)
+                self._undo.append(watch.remove)
+                self.collector.tick_hooks.append(watch.ensure)
+                self._undo.append(lambda w=watch: _discard(self.collector.tick_hooks, w.ensure))
+        self._ensure_fd_before_cells()
+
+    def _ensure_fd_before_cells(self) -> None:
+        """Before each cell, re-assert the fd watches (see :class:`FdWatch`): no race with the tick."""
+        shell = _ipython_shell()
+        if shell is None or not self._fd:
+            return
+
+        def pre_execute() -> None:
+            for watch in self._fd:
+                try:
+                    watch.ensure()
+                except Exception:  # noqa: BLE001
+                    pass
+
+        shell.events.register("pre_execute", pre_execute)
+        self._undo.append(lambda: _unregister(shell, "pre_execute", pre_execute))
+
+    def _install_warnings(self) -> None:
+        """``warnings.showwarning`` chained: a WARNING row, then the display as before."""
+        previous = warnings.showwarning
+        capture = self
+
+        def showwarning(message: Any, category: Any, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
+            if capture.installed and _get_ident() not in quiet_threads:
+                capture.collector.offer(
+                    (_warning_row, _now(), message, category, filename, lineno, _current_thread().name)
+                )
+            with quiet():
+                previous(message, category, filename, lineno, file, line)
+
+        self._patch(warnings, "showwarning", showwarning)
+
+    def _install_exceptions(self) -> None:
+        shell = _ipython_shell()
+        if shell is not None:
+            self._install_cell_errors(shell)
+        else:
+            self._install_excepthook()
+
+    def _install_cell_errors(self, shell: Any) -> None:
+        """IPython: an uncaught exception in a cell is ``result.error_in_exec`` after the cell.
+
+        ``post_run_cell`` leaves IPython's own traceback display untouched (unlike
+        ``set_custom_exc``) and runs once per (non-silent) cell.
+        """
+        capture = self
+
+        def post_run_cell(result: Any) -> None:
+            if not capture.installed:
+                return
+            try:
+                error = getattr(result, "error_in_exec", None) or getattr(result, "error_before_exec", None)
+                if error is None:
+                    return
+                info = getattr(result, "info", None)
+                extra = {"execution_count": getattr(result, "execution_count", None),
+                         "cell_id": getattr(info, "cell_id", None)}
+                capture.collector.offer((_exception_row, _now(), error, "__main__", _current_thread().name, extra))
+            except Exception:  # noqa: BLE001
+                pass
+
+        shell.events.register("post_run_cell", post_run_cell)
+        self._undo.append(lambda: _unregister(shell, "post_run_cell", post_run_cell))
+
+    def _install_excepthook(self) -> None:
+        """Outside IPython: ``sys.excepthook`` chained to the one we found."""
+        previous = sys.excepthook
+        capture = self
+
+        def excepthook(etype: type[BaseException], value: BaseException, tb: Any) -> None:
+            if capture.installed:
+                try:
+                    capture.collector.offer((_exception_row, _now(), value, "__main__", _current_thread().name, {}))
+                except Exception:  # noqa: BLE001
+                    pass
+            with quiet():
+                previous(etype, value, tb)
+
+        self._patch(sys, "excepthook", excepthook)
+
+    def _patch(self, owner: Any, name: str, value: Any) -> None:
+        """Set ``owner.name``; at uninstall put the old one back if ours is still there.
+
+        If someone replaced ours meanwhile, theirs stays; ours (which they may call)
+        passes through, since it checks ``installed``.
+        """
+        previous = getattr(owner, name)
+        setattr(owner, name, value)
+
+        def undo() -> None:
+            if getattr(owner, name) is value:
+                setattr(owner, name, previous)
+
+        self._undo.append(undo)
+
+    # Uninstalling.
+
+    def uninstall(self) -> None:
+        """Store pending partial lines, then undo every change in reverse order."""
+        if not self.installed:
+            return
+        self.installed = False
+        for tee in self.tees.values():
+            tee.flush_partial()
+        for undo in reversed(self._undo):
+            try:
+                undo()
+            except Exception:  # noqa: BLE001 - undo the rest regardless
+                pass
+        self._undo.clear()
+        for tee in self.tees.values():
+            object.__setattr__(tee, "capturing", False)  # a kept reference passes through
+
+
+def _ipython_shell() -> Any:
+    """The running IPython shell, without importing IPython where it is not in use."""
+    ipython = sys.modules.get("IPython")
+    if ipython is None:
+        return None
+    try:
+        return ipython.get_ipython()
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def _remove_handler(logger: logging.Logger, handler: logging.Handler) -> None:
+    if handler in logger.handlers:
+        logger.removeHandler(handler)
+
+
+def _discard(items: list[Any], value: Any) -> None:
+    if value in items:
+        items.remove(value)
+
+
+def _unregister(shell: Any, event: str, callback: Callable[..., Any]) -> None:
+    try:
+        shell.events.unregister(event, callback)
+    except ValueError:
+        pass

@@ -1,0 +1,213 @@
+"""One row of the log table: its columns, the SYSTEM level, and which source a logger is.
+
+A row travels as a plain tuple in :data:`FIELDS` order (the store adds ``seq``): tuples
+are what ``sqlite3.executemany`` binds fastest and what the flusher builds cheapest.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+from . import safe
+
+#: taskscope's own rows (started, stopped, N rows dropped) have this level.
+SYSTEM = 999
+logging.addLevelName(SYSTEM, "SYSTEM")
+
+#: The store's columns, in order (DESIGN.md "The record").
+COLUMNS: tuple[str, ...] = (
+    "seq", "created", "level", "levelno", "source", "logger", "msg", "text",
+    "hostname", "pid", "thread", "worker", "task", "extra",
+)
+#: A row as the flusher builds it: every column but ``seq``, which the store's writer assigns.
+FIELDS: tuple[str, ...] = COLUMNS[1:]
+
+Row = tuple[Any, ...]
+
+USER, LIBRARY, RUNTIME, PRINT, SYSTEM_SOURCE = "user", "library", "runtime", "print", "system"
+SOURCES: tuple[str, ...] = (USER, LIBRARY, RUNTIME, PRINT, SYSTEM_SOURCE)
+
+#: Loggers of the machinery a computation runs on rather than of the computation itself.
+RUNTIME_PREFIXES: tuple[str, ...] = (
+    "asyncio", "concurrent.futures", "dask", "distributed", "ipykernel", "IPython",
+    "jupyter_client", "tornado", "traitlets", "zmq",
+)
+#: taskscope's own loggers.
+SYSTEM_PREFIXES: tuple[str, ...] = ("taskscope",)
+
+#: The logger name of taskscope's own SYSTEM rows.
+SYSTEM_LOGGER = "taskscope"
+
+HOSTNAME = socket.gethostname()
+
+_user_names: set[str] = {"__main__"}
+_on_mark: list[Callable[[str], None]] = []
+
+
+def mark_user_logger(name: str) -> None:
+    """Register ``name`` (and the loggers under it) as the user's own: source ``user``.
+
+    ``taskscope.logger.getLogger`` calls this. While recording, the capture applies the
+    user capture level to the logger at once (see ``capture.LevelPolicy``).
+    """
+    if name in _user_names:
+        return
+    _user_names.add(name)
+    for listener in list(_on_mark):
+        listener(name)
+
+
+def user_logger_names() -> frozenset[str]:
+    """The registered user logger names (``__main__`` always among them)."""
+    return frozenset(_user_names)
+
+
+def on_mark(listener: Callable[[str], None]) -> None:
+    """Call ``listener(name)`` whenever a user logger is registered (the capture listens)."""
+    if listener not in _on_mark:
+        _on_mark.append(listener)
+
+
+def _under(name: str, prefixes: Any) -> bool:
+    """Whether ``name`` is one of ``prefixes`` or a logger below one."""
+    return any(name == p or name.startswith(p + ".") for p in prefixes)
+
+
+def source_of(name: str) -> str:
+    """The source of a logging record from logger ``name``: user, runtime, system or library."""
+    if _under(name, _user_names):
+        return USER
+    if _under(name, SYSTEM_PREFIXES):
+        return SYSTEM_SOURCE
+    if _under(name, RUNTIME_PREFIXES):
+        return RUNTIME
+    return LIBRARY
+
+
+@dataclass(frozen=True)
+class Caps:
+    """How long a field may be before it is cut with a marker (characters)."""
+
+    msg: int = 64 * 1024
+    text: int = 256 * 1024
+    extra: int = 64 * 1024
+
+
+_stamp_cache: list[Any] = [None, ""]
+
+
+def stamp(created: float) -> str:
+    """``created`` as a log file shows it, local time to the millisecond.
+
+    The seconds part is cached: rows come in bursts within the same second.
+    """
+    whole = int(created)
+    if _stamp_cache[0] != whole:
+        _stamp_cache[1] = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(whole))
+        _stamp_cache[0] = whole
+    return f"{_stamp_cache[1]}.{int((created - whole) * 1000):03d}"
+
+
+def line_text(created: float, level: str, logger: str, msg: str, detail: str = "") -> str:
+    """The full line as a log file would show it, the traceback (``detail``) below it."""
+    head = f"{stamp(created)} {level} {logger}: {msg}"
+    return f"{head}\n{detail}" if detail else head
+
+
+def make_row(
+    created: float,
+    levelno: int,
+    source: str,
+    logger: str,
+    msg: str,
+    caps: Caps,
+    *,
+    thread: str = "",
+    detail: str = "",
+    extra: str | None = None,
+    level: str | None = None,
+    hostname: str = HOSTNAME,
+    pid: int | None = None,
+    worker: str = "",
+    task: str = "",
+) -> Row:
+    """A row in :data:`FIELDS` order, message and text cut to ``caps``.
+
+    Strings are assumed clean (no lone surrogates); the store cleans a batch that is not.
+    """
+    name = level if level is not None else logging.getLevelName(levelno)
+    msg = safe.cut(msg, caps.msg)
+    text = safe.cut(line_text(created, name, logger, msg, detail), caps.text)
+    return (
+        created, name, levelno, source, logger, msg, text,
+        hostname, os.getpid() if pid is None else pid, thread, worker, task, extra,
+    )
+
+
+def system_row(msg: str, caps: Caps, extra: Mapping[str, Any] | None = None) -> Row:
+    """A SYSTEM row: taskscope telling what it did (started, stopped, N rows dropped)."""
+    return make_row(
+        time.time(), SYSTEM, SYSTEM_SOURCE, SYSTEM_LOGGER, msg, caps,
+        thread="taskscope", extra=safe.to_json(dict(extra), caps.extra) if extra else None,
+    )
+
+
+def row_from_dict(data: Mapping[str, Any], caps: Caps) -> Row:
+    """A ready-made row (from a Dask worker, a pool child, ...) made safe, in FIELDS order.
+
+    Missing fields get defaults; every value is coerced to its column's type, so one bad
+    field never costs the row.
+    """
+    levelno = _int(data.get("levelno"), logging.INFO)
+    level = data.get("level")
+    logger = safe.clean(safe.safe_str(data.get("logger") or ""))
+    msg = safe.clean(safe.safe_str(data.get("msg", "")))
+    text = data.get("text")
+    extra = data.get("extra")
+    created = _float(data.get("created"), time.time())
+    row = make_row(
+        created, levelno,
+        safe.safe_str(data.get("source") or source_of(logger)),
+        logger, msg, caps,
+        level=safe.safe_str(level) if level else None,
+        thread=safe.clean(safe.safe_str(data.get("thread") or "")),
+        extra=_extra_json(extra, caps),
+        hostname=safe.clean(safe.safe_str(data.get("hostname") or HOSTNAME)),
+        pid=_int(data.get("pid"), os.getpid()),
+        worker=safe.clean(safe.safe_str(data.get("worker") or "")),
+        task=safe.clean(safe.safe_str(data.get("task") or "")),
+    )
+    if isinstance(text, str) and text:
+        row = row[:6] + (safe.cut(safe.clean(text), caps.text),) + row[7:]
+    return row
+
+
+def _extra_json(extra: object, caps: Caps) -> str | None:
+    """``extra`` of a ready-made row: JSON text kept if it is text, else encoded."""
+    if extra is None or extra == "":
+        return None
+    if isinstance(extra, str):
+        return safe.cut(safe.clean(extra), caps.extra)
+    return safe.to_json(extra, caps.extra)
+
+
+def _int(value: object, default: int) -> int:
+    """``value`` as an int column, ``default`` when it is not a number."""
+    try:
+        return int(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
+        return default
+
+
+def _float(value: object, default: float) -> float:
+    """``value`` as a float column, ``default`` when it is not a finite number."""
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
+        return default
+    return number if number == number and abs(number) != float("inf") else default

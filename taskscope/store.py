@@ -1,0 +1,166 @@
+"""The session's SQLite file: one writer, batched transactions, ``seq`` from a counter.
+
+Only the collector's writer thread touches a :class:`Store` after :meth:`Store.open`:
+SQLite connections are opened in the thread that uses them and never cross a fork.
+WAL with ``synchronous=NORMAL`` means a committed batch survives the process being
+killed (SIGKILL), and readers (the query side) never block the writer.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from . import safe
+from .record import COLUMNS, Row
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS rows(
+    seq INTEGER PRIMARY KEY, created REAL, level TEXT, levelno INTEGER, source TEXT,
+    logger TEXT, msg TEXT, text TEXT, hostname TEXT, pid INTEGER, thread TEXT,
+    worker TEXT, task TEXT, extra TEXT
+);
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);
+"""
+
+#: Secondary indexes. Paging is by ``seq`` (the rowid: free); W2 measures what these cost.
+#: None by default: a filtered keyset page scans forward by seq and stops at LIMIT, which
+#: is fast for the filters a log view uses, while each index costs ingest rate.
+INDEXES: dict[str, str] = {
+    "rows_levelno": "CREATE INDEX IF NOT EXISTS rows_levelno ON rows(levelno)",
+    "rows_logger": "CREATE INDEX IF NOT EXISTS rows_logger ON rows(logger)",
+    "rows_task": "CREATE INDEX IF NOT EXISTS rows_task ON rows(task)",
+    "rows_created": "CREATE INDEX IF NOT EXISTS rows_created ON rows(created)",
+}
+
+_INSERT = f"INSERT INTO rows({', '.join(COLUMNS[1:])}, seq) VALUES ({', '.join('?' * len(COLUMNS))})"
+
+
+def new_session_id() -> str:
+    """``<YYYYmmdd-HHMMSS>-<short id>``: sorts by start time, unique per process."""
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}"
+
+
+def home() -> Path:
+    """``$TASKSCOPE_HOME``, else the platform's user data directory for taskscope."""
+    configured = os.environ.get("TASKSCOPE_HOME")
+    if configured:
+        return Path(configured).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("taskscope"))
+
+
+def session_path(session_id: str, root: Path | None = None) -> Path:
+    """Where the session's store file lives."""
+    return (root or home()) / "sessions" / f"{session_id}.sqlite"
+
+
+class Store:
+    """The writer's end of one session file.
+
+    ``meta`` holds the session facts written once (session_id, kernel_id, started,
+    hostname, pid, taskscope_version); ``next_seq`` is kept up to date in the same
+    transaction as every batch, so a reopened store continues the numbering.
+    """
+
+    def __init__(self, path: Path, meta: Mapping[str, str], indexes: Sequence[str] = ()) -> None:
+        self.path = Path(path)
+        self._meta = dict(meta)
+        self._indexes = tuple(indexes)
+        self._conn: sqlite3.Connection | None = None
+        self._next_seq = 1
+
+    @property
+    def next_seq(self) -> int:
+        """The seq the next stored row gets."""
+        return self._next_seq
+
+    def open(self) -> None:
+        """Create or reopen the file; call in the writer thread."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA busy_timeout=5000")
+        conn.executescript(SCHEMA)
+        for name in self._indexes:
+            conn.execute(INDEXES[name])
+        conn.executemany("INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)", self._meta.items())
+        self._conn = conn
+        self._next_seq = self._read_next_seq(conn)
+
+    @staticmethod
+    def _read_next_seq(conn: sqlite3.Connection) -> int:
+        """``next_seq`` from meta, never below one past the highest stored seq."""
+        found = conn.execute("SELECT value FROM meta WHERE key = 'next_seq'").fetchone()
+        highest = conn.execute("SELECT MAX(seq) FROM rows").fetchone()[0] or 0
+        stored = int(found[0]) if found else 1
+        return max(stored, highest + 1)
+
+    def write(self, rows: Sequence[Row]) -> tuple[int, int]:
+        """Store ``rows`` in one transaction; the (first, last) seq they got.
+
+        A batch with a lone surrogate somewhere (UTF-8 cannot hold it) is rolled back,
+        cleaned and written again: the fast path never scans strings.
+        """
+        if not rows:
+            return (self._next_seq, self._next_seq - 1)
+        try:
+            return self._insert(rows)
+        except UnicodeEncodeError:
+            return self._insert([clean_row(row) for row in rows])
+
+    def _insert(self, rows: Sequence[Row]) -> tuple[int, int]:
+        """One transaction: rows with consecutive seqs, and the new ``next_seq``."""
+        conn = self._connection()
+        first = self._next_seq
+        last = first + len(rows) - 1
+        conn.execute("BEGIN")
+        try:
+            conn.executemany(_INSERT, map(_with_seq, rows, range(first, last + 1)))
+            conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('next_seq', ?)", (str(last + 1),))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        self._next_seq = last + 1
+        return first, last
+
+    def clear(self) -> None:
+        """Delete every row; seq numbering continues where it was."""
+        conn = self._connection()
+        conn.execute("BEGIN")
+        conn.execute("DELETE FROM rows")
+        conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('next_seq', ?)", (str(self._next_seq),))
+        conn.execute("COMMIT")
+
+    def close(self) -> None:
+        """Close the connection (in the writer thread)."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
+
+    def forget(self) -> None:
+        """Drop the connection without touching it: in a forked child, it is the parent's."""
+        self._conn = None
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise RuntimeError("store is not open")
+        return self._conn
+
+
+def _with_seq(row: Row, seq: int) -> tuple[Any, ...]:
+    """The row's values followed by its seq, as ``_INSERT`` binds them."""
+    return (*row, seq)
+
+
+def clean_row(row: Row) -> Row:
+    """The row with every string made UTF-8-safe (lone surrogates escaped)."""
+    return tuple(safe.clean(v) if isinstance(v, str) else v for v in row)
