@@ -1,0 +1,82 @@
+/**
+ * REGISTER_CODE is what the front end runs silently in a kernel. It is Python, so it is
+ * run here by a real Python: the project's venv (taskscope importable) and the same
+ * interpreter with site-packages off (taskscope not importable).
+ */
+import { spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+
+import { REGISTER_CODE } from '../../src/bridge';
+import { VENV_PYTHON } from '../paths';
+
+/** Printed after the code runs: whether the helper name leaked into globals. */
+const LEAK_PROBE = "\nprint('|leaked=' + str('_taskscope_bridge' in globals()), end='')";
+
+let cwd: string;
+
+beforeAll(() => {
+  // an empty working directory, so the repo's own taskscope/ folder is not on sys.path
+  cwd = fs.mkdtempSync(path.join(os.tmpdir(), 'taskscope-unit-'));
+});
+
+afterAll(() => {
+  fs.rmSync(cwd, { recursive: true, force: true });
+});
+
+function runPython(args: string[]): { stdout: string; stderr: string } {
+  const result = spawnSync(VENV_PYTHON, [...args, '-c', REGISTER_CODE + LEAK_PROBE], {
+    cwd,
+    encoding: 'utf8',
+    timeout: 60_000,
+    env: { ...process.env, PYTHONPATH: '', PYTHONNOUSERSITE: '1' }
+  });
+  if (result.error) {
+    throw result.error;
+  }
+  expect(result.status).toBe(0);
+  return { stdout: result.stdout, stderr: result.stderr };
+}
+
+describe('REGISTER_CODE', () => {
+  it('imports the bridge, registers, and tells the outcome without a newline', () => {
+    expect(REGISTER_CODE).toContain('import taskscope.bridge');
+    expect(REGISTER_CODE).toContain('.register()');
+    expect(REGISTER_CODE).toContain("print('taskscope:ok', end='')");
+    expect(REGISTER_CODE).toContain("print('taskscope:missing', end='')");
+  });
+
+  it('prints taskscope:ok where taskscope is importable, and leaves no name behind', () => {
+    const { stdout, stderr } = runPython([]);
+    expect({ stdout, stderr }).toEqual({
+      stdout: 'taskscope:ok|leaked=False',
+      stderr: ''
+    });
+  });
+
+  it('prints taskscope:missing where taskscope is not importable', () => {
+    // -I: no user site, no cwd on sys.path; -S: no site-packages, so not the venv's
+    // editable install either
+    const { stdout, stderr } = runPython(['-I', '-S']);
+    expect({ stdout, stderr }).toEqual({
+      stdout: 'taskscope:missing|leaked=False',
+      stderr: ''
+    });
+  });
+
+  it('really is without taskscope under -I -S (the missing case is not vacuous)', () => {
+    const probe = spawnSync(
+      VENV_PYTHON,
+      ['-I', '-S', '-c', 'import importlib.util as u; print(u.find_spec("taskscope"))'],
+      { cwd, encoding: 'utf8', timeout: 60_000 }
+    );
+    expect(probe.stdout.trim()).toBe('None');
+    const found = spawnSync(
+      VENV_PYTHON,
+      ['-c', 'import importlib.util as u; print(u.find_spec("taskscope") is not None)'],
+      { cwd, encoding: 'utf8', timeout: 60_000 }
+    );
+    expect(found.stdout.trim()).toBe('True');
+  });
+});
