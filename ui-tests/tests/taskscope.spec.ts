@@ -109,6 +109,18 @@ test.describe('taskscope front end', () => {
     await shoot(testInfo, 'notebook-toolbar.png', file =>
       toolbar.screenshot({ path: file })
     );
+    // A close-up: kernel name, the item and the kernel status, for checking alignment.
+    await shoot(testInfo, 'notebook-toolbar-item.png', file =>
+      page.screenshot({
+        path: file,
+        clip: {
+          x: kbox!.x - 8,
+          y: bar!.y,
+          width: bar!.x + bar!.width - (kbox!.x - 8),
+          height: bar!.height
+        }
+      })
+    );
     await shoot(testInfo, 'notebook-full-page.png', file =>
       page.screenshot({ path: file })
     );
