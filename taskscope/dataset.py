@@ -18,8 +18,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pandas as pd
 
-from . import query
+from . import query, runtime
 from .query import COLUMNS
+from .store import home
 
 _TEXT_DTYPE: Any = "str" if int(pd.__version__.split(".")[0]) >= 3 else object
 _DTYPES: dict[str, Any] = {
@@ -30,13 +31,6 @@ _DTYPES: dict[str, Any] = {
 SESSION_COLUMNS: tuple[str, ...] = (
     "session_id", "started", "kernel_id", "hostname", "pid", "rows", "size_bytes", "path", "current",
 )
-
-
-def _runtime() -> Any:
-    """The runtime module, imported late: it is the other half of the package."""
-    from . import runtime
-
-    return runtime
 
 
 # ---------------------------------------------------------------- time zone
@@ -141,7 +135,7 @@ class Dataset:
     @property
     def path(self) -> Path | None:
         """The store file read now; None while no session was ever started here."""
-        return self._path if self._path is not None else _runtime().store_path()
+        return self._path if self._path is not None else runtime.store_path()
 
     @property
     def session_id(self) -> str | None:
@@ -156,11 +150,11 @@ class Dataset:
         The current session is flushed first, so rows logged just before are visible.
         """
         path = self.path
+        if path is not None and (self._path is None or _is_current(path)):
+            runtime.flush()
         if path is None or (self._path is None and not path.exists()):
             yield None
             return
-        if _is_current(path):
-            _runtime().flush()
         with query.connection(path) as conn:
             yield conn
 
@@ -222,7 +216,7 @@ class Dataset:
                 "clear() deletes the whole session, not just this view's rows; "
                 "call taskscope.logger.dataset.clear() to mean that"
             )
-        _runtime().clear()
+        runtime.clear()
 
     # -- display
 
@@ -240,7 +234,7 @@ class Dataset:
 
 def _is_current(path: Path) -> bool:
     """Is this the file the running (or last) session of this process writes?"""
-    current = _runtime().store_path()
+    current = runtime.store_path()
     return current is not None and _same_file(Path(current), path)
 
 
@@ -252,16 +246,6 @@ def _same_file(a: Path, b: Path) -> bool:
 
 
 # ---------------------------------------------------------------- sessions
-
-
-def home() -> Path:
-    """$TASKSCOPE_HOME, or the platform's user data directory for taskscope."""
-    configured = os.environ.get("TASKSCOPE_HOME")
-    if configured:
-        return Path(configured).expanduser()
-    import platformdirs
-
-    return Path(platformdirs.user_data_dir("taskscope"))
 
 
 def session_files() -> list[Path]:

@@ -13,18 +13,14 @@ from typing import Any, Callable
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_magic, magics_class
 
+from . import runtime
+
 USAGE = """\
 Usage: %taskscope start [option=value ...]   start recording (options go to taskscope.start)
        %taskscope stop                       stop recording; the rows stay in the store
        %taskscope status                     the runtime's status (also with no subcommand)
        %taskscope clear                      delete the current session's rows
        %taskscope help                       this text"""
-
-
-def _runtime() -> Any:
-    from . import runtime
-
-    return runtime
 
 
 def parse_options(words: list[str]) -> dict[str, Any]:
@@ -44,23 +40,23 @@ def parse_options(words: list[str]) -> dict[str, Any]:
 def _start(words: list[str]) -> None:
     options = parse_options(words)
     try:
-        _runtime().start(**options)
+        runtime.start(**options)
     except (TypeError, ValueError) as exc:
         raise UsageError(f"%taskscope start: {exc}") from None
-    print(f"taskscope: recording to {_runtime().store_path()}")
+    print(f"taskscope: recording to {runtime.store_path()}")
 
 
 def _stop(words: list[str]) -> None:
-    _runtime().stop()
-    print(f"taskscope: stopped; the rows stay in {_runtime().store_path()}")
+    runtime.stop()
+    print(f"taskscope: stopped; the rows stay in {runtime.store_path()}")
 
 
 def _status(words: list[str]) -> dict[str, Any]:
-    return _runtime().status()
+    return runtime.status()
 
 
 def _clear(words: list[str]) -> None:
-    _runtime().clear()
+    runtime.clear()
     print("taskscope: cleared the current session's rows")
 
 

@@ -31,15 +31,11 @@ from datetime import date, datetime, time as dtime, timedelta
 from pathlib import Path
 from typing import Any, Iterator, NamedTuple
 
-COLUMNS: tuple[str, ...] = (
-    "seq", "created", "level", "levelno", "source", "logger", "msg", "text",
-    "hostname", "pid", "thread", "worker", "task", "extra",
-)
+from .record import COLUMNS, SOURCES, SYSTEM as SYSTEM_LEVEL
+
 FILTERS: tuple[str, ...] = (
     "logger", "level", "source", "task", "worker", "hostname", "text", "since", "until",
 )
-SOURCES: tuple[str, ...] = ("user", "library", "runtime", "print", "system")
-SYSTEM_LEVEL = 999
 MAX_PAGE_ROWS = 10_000
 
 _SELECT = "SELECT " + ", ".join(COLUMNS) + " FROM rows"
@@ -79,10 +75,9 @@ def level_number(value: Any, name: str = "level") -> int:
 
 
 def _level_names() -> dict[str, int]:
-    """logging's level names (custom ones included), upper-cased, plus SYSTEM."""
+    """logging's level names, upper-cased: custom ones and SYSTEM (record registers it) too."""
     mapping = getattr(logging, "getLevelNamesMapping", lambda: dict(logging._nameToLevel))()
     names = {str(k).upper(): int(v) for k, v in mapping.items()}
-    names["SYSTEM"] = SYSTEM_LEVEL
     return dict(sorted(names.items(), key=lambda item: item[1]))
 
 
@@ -240,6 +235,8 @@ def check_keys(filters: Mapping[str, Any], what: str = "filter") -> None:
 
 def where(filters: Mapping[str, Any]) -> Where:
     """Validate filters and build their SQL condition; ``None`` values are left out."""
+    if not isinstance(filters, Mapping):
+        raise TypeError(f"filters must be a mapping of filter names to values, not {type(filters).__name__}")
     check_keys(filters)
     parts: list[str] = []
     params: list[Any] = []

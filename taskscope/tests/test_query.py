@@ -312,3 +312,10 @@ def test_reading_never_writes(store: Path) -> None:
         with pytest.raises(sqlite3.OperationalError):
             conn.execute("DELETE FROM rows")
     assert (store.stat().st_mtime_ns, store.read_bytes()) == before
+
+
+def test_filters_must_be_a_mapping(store: Path) -> None:
+    with pytest.raises(TypeError, match="filters must be a mapping"):
+        query.query_page(store, ["level", "INFO"])  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="unknown filter 'limit'"):
+        query.query_page(store, {"limit": 3})
