@@ -2,8 +2,10 @@
  * The wire protocol against a real ipykernel: the client in wire.ts and what the kernel
  * does with good and bad messages.
  */
+import * as fs from 'fs';
+
 import { useKernel } from './lifecycle';
-import { encodeMessage, executeContent, IMessage, LocalKernel } from './wire';
+import { encodeMessage, executeContent, IMessage, LocalKernel, startKernel } from './wire';
 
 let kernel: LocalKernel;
 useKernel(started => (kernel = started));
@@ -256,5 +258,37 @@ describe('restart', () => {
     const { reply } = await kernel.execute('survivor');
     expect(reply.content.ename).toBe('NameError');
     expect((await kernel.execute('print(6*7)')).stdout).toBe('42\n');
+  });
+});
+
+describe('startKernel and shutdown', () => {
+  it('a kernel stops on request: exit code 0, no signal, its directory removed', async () => {
+    const own = await startKernel();
+    expect(fs.existsSync(own.connectionFile)).toBe(true);
+    expect(fs.statSync(own.taskscopeHome).isDirectory()).toBe(true);
+    const { stdout } = await own.execute(
+      "import os; print(os.environ['TASKSCOPE_HOME'] == " +
+        JSON.stringify(own.taskscopeHome) +
+        ', end="")'
+    );
+    expect(stdout).toBe('True');
+    await own.shutdown();
+    expect(own.lastExit).toEqual({ code: 0, signal: null, forced: false });
+    expect(own.process).toBeNull();
+    expect(own.isClosed).toBe(true);
+    expect(fs.existsSync(own.dir)).toBe(false);
+    await own.shutdown(); // twice is harmless
+  });
+
+  it('a Python that cannot start is reported, not waited for', async () => {
+    await expect(startKernel({ python: '/nonexistent/python' })).rejects.toThrow(
+      /could not start/
+    );
+  });
+
+  it('a kernel that exits while starting is reported with its output', async () => {
+    await expect(
+      startKernel({ args: ['--IPKernelApp.no_such_option=1', '--no-such-flag'] })
+    ).rejects.toThrow(/exited \(code [1-9]\d*\)[^]*no-such-flag/);
   });
 });

@@ -756,6 +756,14 @@ export interface IStartOptions extends ITimeout {
   attempts?: number;
 }
 
+/** How a kernel process ended. */
+export interface IExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** It was signalled (SIGTERM, then SIGKILL) because it did not exit on request. */
+  forced: boolean;
+}
+
 /** Free TCP ports on 127.0.0.1, held together while choosing so they differ. */
 export async function freePorts(count: number): Promise<number[]> {
   const servers = await Promise.all(
@@ -846,6 +854,14 @@ export class LocalKernel extends KernelClient {
     return this._process;
   }
 
+  /**
+   * How the last process ended, once shutdown or restart stopped it: `forced` when it had
+   * to be signalled because it did not exit on request.
+   */
+  get lastExit(): IExit | null {
+    return this._lastExit;
+  }
+
   /** The kernel process's stdout and stderr so far (the last 256 KiB). */
   get output(): string {
     return this._output;
@@ -868,7 +884,11 @@ export class LocalKernel extends KernelClient {
     };
     child.stdout!.on('data', append);
     child.stderr!.on('data', append);
-    const closed = new Promise<void>(resolve => child.once('close', () => resolve()));
+    const closed = new Promise<void>(resolve => {
+      child.once('close', () => resolve());
+      // a process that never started may not emit 'close'
+      child.once('error', () => child.pid === undefined && resolve());
+    });
     this._exit = closed;
     const died = new Promise<never>((_, reject) => {
       const fail = (why: string) =>
@@ -926,7 +946,8 @@ export class LocalKernel extends KernelClient {
       return;
     }
     const closed = this._exit;
-    const exited = () => child.exitCode !== null || child.signalCode !== null;
+    const exited = () =>
+      child.pid === undefined || child.exitCode !== null || child.signalCode !== null;
     const within = (ms: number) =>
       new Promise<boolean>(resolve => {
         const timer = setTimeout(() => resolve(false), ms);
@@ -936,20 +957,25 @@ export class LocalKernel extends KernelClient {
         });
       });
     const limit = options.timeout ?? 10_000;
+    let answered = false;
     if (!exited() && !this.isClosed) {
       try {
         await this.request('control', 'shutdown_request', { restart }, { timeout: limit });
+        answered = true;
       } catch {
         // no answer: it is signalled below
       }
     }
-    if (!(await within(limit))) {
+    let forced = false;
+    if (!(answered && (await within(limit))) && !exited()) {
+      forced = true;
       child.kill('SIGTERM');
       if (!(await within(5_000))) {
         child.kill('SIGKILL');
-        await closed;
       }
     }
+    await closed;
+    this._lastExit = { code: child.exitCode, signal: child.signalCode, forced };
     this._process = null;
     this._exit = null;
   }
@@ -981,6 +1007,7 @@ export class LocalKernel extends KernelClient {
   /** Resolves when the current process has exited and its pipes have closed. */
   private _exit: Promise<void> | null = null;
   private _output = '';
+  private _lastExit: IExit | null = null;
   private _clients: KernelClient[] = [];
 }
 
