@@ -1,0 +1,61 @@
+"""The kernel end of the comm protocol, checked against the examples the jest suite also checks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from taskscope import bridge
+from taskscope._version import __version__
+
+EXAMPLES = json.loads(
+    (Path(__file__).resolve().parents[2] / "docs" / "protocol-examples.json").read_text()
+)
+PLACEHOLDERS = {"<string>": str, "<boolean>": bool}
+
+
+def matches(actual: Any, expected: Any) -> bool:
+    """Whether a reply matches an example, where placeholders stand for any value of a type."""
+    if isinstance(expected, str) and expected in PLACEHOLDERS:
+        return isinstance(actual, PLACEHOLDERS[expected])
+    if isinstance(expected, dict):
+        return (
+            isinstance(actual, dict)
+            and actual.keys() == expected.keys()
+            and all(matches(actual[k], v) for k, v in expected.items())
+        )
+    return actual == expected and type(actual) is type(expected)
+
+
+@pytest.mark.parametrize("exchange", EXAMPLES["exchanges"], ids=lambda e: e["name"])
+def test_examples(exchange: dict[str, Any]) -> None:
+    reply = bridge.handle(exchange["request"])
+    assert matches(reply, exchange["reply"]), reply
+    json.dumps(reply)  # every reply is JSON
+
+
+def test_hello_names_this_version() -> None:
+    assert bridge.handle({"op": "hello"})["taskscope_version"] == __version__
+
+
+def test_failing_handler_becomes_error_reply(monkeypatch: pytest.MonkeyPatch) -> None:
+    def boom(msg: dict[str, Any]) -> dict[str, Any]:
+        raise RuntimeError("handler broke")
+
+    monkeypatch.setitem(bridge._HANDLERS, "boom", boom)
+    reply = bridge.handle({"op": "boom", "id": 9})
+    assert reply["op"] == "error" and reply["id"] == 9
+    assert "handler broke" in reply["message"]
+
+
+def test_register_outside_a_kernel_is_false() -> None:
+    assert bridge.register() is False
+
+
+def test_matcher_rejects_wrong_types() -> None:
+    assert not matches({"op": "hello", "recording": "yes"}, {"op": "hello", "recording": "<boolean>"})
+    assert not matches({"op": "hello"}, {"op": "hello", "version": 1})
+    assert not matches(True, 1)
