@@ -34,11 +34,14 @@ _STANDARD_ATTRS = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__di
     "message", "asctime", "taskName",
 }
 
-#: Format ``msg % args`` on the emitting thread (True) or on the writer thread (False).
-#: Deferring is cheaper on the hot path, but the arguments are read later, when the
-#: caller may have changed them. We format on the hot path only when an argument is of
-#: a type that could change (anything but str/int/float/bool/None/bytes); see W1.
+#: Arguments of these types cannot change after the call, so ``msg % args`` can wait for
+#: the writer thread; any other argument (a list, an object) is formatted on the hot path
+#: so the row shows its value at the time of the call. See W1 for what each costs.
 _IMMUTABLE_ARGS = frozenset({str, int, float, bool, type(None), bytes, complex})
+
+#: A plain record's attribute count; a record with more carries ``extra=`` fields (or a
+#: formatter added ``message``/``asctime``), the only case that needs a closer look.
+_PLAIN_RECORD_SIZE = len(logging.LogRecord("", 0, "", 0, "", None, None).__dict__)
 
 
 def parse_level(level: int | str) -> int:
@@ -54,39 +57,74 @@ def parse_level(level: int | str) -> int:
 # --- logging -------------------------------------------------------------------------------
 
 
-def _frozen_args(args: Any) -> bool:
-    """Whether the record's args cannot change before the writer formats them."""
-    if not args:
-        return True
-    if type(args) is tuple:
-        return all(type(a) in _IMMUTABLE_ARGS for a in args)
-    return False
+def _frozen(args: tuple[Any, ...]) -> bool:
+    """Whether every argument is of a type that cannot change before the writer formats it."""
+    for arg in args:
+        if type(arg) not in _IMMUTABLE_ARGS:
+            return False
+    return True
 
 
-def _record_row(item: Item, caps: Caps) -> Row:
-    """Convert: a LogRecord item into a row (on the writer thread)."""
-    _, rec, msg, args, source = item
-    message = safe.clean(safe.format_message(msg, args))
-    return record.make_row(
-        rec.created, rec.levelno, source, rec.name, message, caps,
-        thread=rec.threadName or "",
-        detail=_record_detail(rec),
-        extra=_record_extra(rec, caps),
-        level=rec.levelname,
-        pid=rec.process,
+def _snapshot(rec: logging.LogRecord, source: str) -> Item:
+    """The fields of a record the row needs, as plain values: the record itself is not kept.
+
+    Keeping LogRecords (each with a ``__dict__``) alive in the queue made the cyclic GC
+    rescan them; a tuple of strings and numbers is untracked by it.
+    """
+    msg, args = rec.msg, rec.args
+    if args and (type(args) is not tuple or not _frozen(args)):
+        msg, args = _format_now(msg, args), None
+    attrs = rec.__dict__
+    extra = None if len(attrs) == _PLAIN_RECORD_SIZE else _extra_fields(attrs)
+    return (
+        _record_row, rec.created, rec.levelno, rec.levelname, rec.name, msg, args,
+        rec.threadName, rec.process, rec.exc_info, rec.exc_text, rec.stack_info, extra, source,
     )
 
 
-def _record_detail(rec: logging.LogRecord) -> str:
+def _format_now(msg: object, args: Any) -> str:
+    """``msg % args`` on the emitting thread, quiet: what a ``__str__`` logs or prints
+    meanwhile is not captured (no re-entry, no recursion through our handler)."""
+    ident = _get_ident()
+    if ident in quiet_threads:
+        return safe.format_message(msg, args)
+    quiet_threads.add(ident)
+    try:
+        return safe.format_message(msg, args)
+    finally:
+        quiet_threads.discard(ident)
+
+
+def _extra_fields(attrs: dict[str, Any]) -> dict[str, Any] | None:
+    """The fields given with ``extra=`` (a shallow copy: the record may change later)."""
+    keys = attrs.keys() - _STANDARD_ATTRS
+    return {k: attrs[k] for k in sorted(keys) if k in attrs} if keys else None
+
+
+def _record_row(item: Item, caps: Caps) -> Row:
+    """Convert: a snapshot of a LogRecord into a row (on the writer thread)."""
+    (_, created, levelno, levelname, name, msg, args, thread, process,
+     exc_info, exc_text, stack_info, extra, source) = item
+    return record.make_row(
+        created, levelno, source, name, safe.clean(safe.format_message(msg, args)), caps,
+        thread=thread or "",
+        detail=_record_detail(exc_info, exc_text, stack_info),
+        extra=safe.to_json(extra, caps.extra) if extra else None,
+        level=levelname,
+        pid=process,
+    )
+
+
+def _record_detail(exc_info: Any, exc_text: str | None, stack_info: str | None) -> str:
     """The traceback and stack of a record, as logging's Formatter would append them."""
     parts: list[str] = []
-    if rec.exc_info and rec.exc_info[0] is not None:
-        parts.append(format_exception(rec.exc_info[1]))
-    elif rec.exc_text:
-        parts.append(safe.safe_str(rec.exc_text))
-    if rec.stack_info:
-        parts.append(safe.safe_str(rec.stack_info))
-    return safe.clean("\n".join(p.rstrip("\n") for p in parts))
+    if exc_info and exc_info[0] is not None:
+        parts.append(format_exception(exc_info[1]))
+    elif exc_text:
+        parts.append(safe.safe_str(exc_text))
+    if stack_info:
+        parts.append(safe.safe_str(stack_info))
+    return safe.clean("\n".join(p.rstrip("\n") for p in parts)) if parts else ""
 
 
 def format_exception(exc: BaseException | None) -> str:
@@ -97,15 +135,6 @@ def format_exception(exc: BaseException | None) -> str:
         return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     except Exception as failure:  # noqa: BLE001
         return safe.placeholder(f"traceback of {type(exc).__name__} could not be formatted", failure)
-
-
-def _record_extra(rec: logging.LogRecord, caps: Caps) -> str | None:
-    """The fields given with ``extra=`` as JSON, None when there are none."""
-    attrs = rec.__dict__
-    keys = attrs.keys() - _STANDARD_ATTRS
-    if not keys:
-        return None
-    return safe.to_json({k: attrs[k] for k in sorted(keys) if k in attrs}, caps.extra)
 
 
 class CaptureHandler(logging.Handler):
@@ -135,7 +164,13 @@ class CaptureHandler(logging.Handler):
         return found
 
     def capture(self, rec: logging.LogRecord) -> None:
-        """The hot path: snapshot msg/args, enqueue; count a drop when the queue is full."""
+        """Enqueue ``rec`` if its source's capture level lets it (no last-resort step)."""
+        try:
+            self._enqueue(rec)
+        except Exception:  # noqa: BLE001 - logging must never raise into user code
+            pass
+
+    def _enqueue(self, rec: logging.LogRecord) -> None:
         if rec.thread in quiet_threads:
             return
         try:
@@ -149,18 +184,18 @@ class CaptureHandler(logging.Handler):
         if waiting >= self._queue_size:
             self.collector.count_drop()
             return
-        args = rec.args
-        if args and not _frozen_args(args):
-            queue.append((_record_row, rec, safe.format_message(rec.msg, args), None, source))
-        else:
-            queue.append((_record_row, rec, rec.msg, args, source))
+        queue.append(_snapshot(rec, source))
         if waiting + 1 == self._wake_at:
             self._wake.set()
 
     def handle(self, rec: logging.LogRecord) -> bool:  # type: ignore[override]
-        """Capture, then do what logging's last resort would have done without us."""
+        """The hot path: snapshot and enqueue, then what logging's last resort would do.
+
+        No handler lock (a deque append needs none), no formatting, no I/O; a full queue
+        counts a drop and moves on. Never raises.
+        """
         try:
-            self.capture(rec)
+            self._enqueue(rec)
             if rec.levelno >= _LAST_RESORT_LEVEL:
                 self._last_resort(rec)
         except Exception:  # noqa: BLE001 - logging must never raise into user code
@@ -373,10 +408,11 @@ _NATURAL_KEY = "taskscope-natural-level"
 
 
 def _line_row(item: Item, caps: Caps) -> Row:
-    """Convert: one complete output line into a row."""
-    _, created, stream, levelno, line, thread = item
+    """Convert: one complete output line into a row (``dropped``: characters cut already)."""
+    _, created, stream, levelno, line, thread, dropped = item
     return record.make_row(
-        created, levelno, record.PRINT, stream, safe.clean(terminal_line(line)), caps, thread=thread,
+        created, levelno, record.PRINT, stream, safe.clean(terminal_line(line)), caps,
+        thread=thread, dropped=dropped,
     )
 
 
@@ -397,6 +433,10 @@ def _keep_from_last_cr(pending: str) -> str:
     return pending[cr:] if cr > 0 else pending
 
 
+#: Pending pieces of one thread's line before they are joined (bounds the list's growth).
+_MAX_PIECES = 256
+
+
 class StreamTee:
     """``sys.stdout``/``sys.stderr`` as before, plus one row per complete line.
 
@@ -406,7 +446,9 @@ class StreamTee:
     from threads do not interleave; a pending one is stored at stop.
     """
 
-    _own = frozenset({"inner", "stream", "levelno", "collector", "capturing", "line_cap", "_partial", "_buffer"})
+    _own = frozenset({
+        "inner", "stream", "levelno", "collector", "capturing", "line_cap", "_partial", "_overflow", "_buffer",
+    })
 
     def __init__(self, inner: Any, stream: str, levelno: int, collector: Collector, line_cap: int) -> None:
         object.__setattr__(self, "inner", inner)
@@ -416,14 +458,28 @@ class StreamTee:
         object.__setattr__(self, "capturing", True)
         object.__setattr__(self, "line_cap", line_cap)
         object.__setattr__(self, "_partial", {})
+        object.__setattr__(self, "_overflow", {})
         object.__setattr__(self, "_buffer", None)
 
     def write(self, text: str) -> Any:
-        """Write through, then take the text apart into lines."""
+        """Write through, then keep the text: the hot path of every ``print``.
+
+        A piece without a line end is only appended to this thread's pending list (no
+        string building); a line end sends the joined line(s) to the queue.
+        """
         written = self.inner.write(text)
         if self.capturing:
             try:
-                self.take(text)
+                if "\n" in text or "\r" in text:
+                    self.take(text)
+                elif text:
+                    pending = self._partial.get(_get_ident())
+                    if pending is None:
+                        self._partial[_get_ident()] = [text]
+                    elif len(pending) < _MAX_PIECES:
+                        pending.append(text)
+                    else:
+                        self.take(text)
             except Exception:  # noqa: BLE001 - output must never fail because of us
                 pass
         return written
@@ -434,33 +490,33 @@ class StreamTee:
             self.write(line)
 
     def take(self, text: str, thread: str | None = None) -> None:
-        """Split ``text`` into complete lines (enqueued) and this thread's pending rest."""
-        ident = _get_ident()
-        if ident in quiet_threads or type(text) is not str or not text:
-            return
-        partial = self._partial
-        if "\n" not in text:
-            pending = partial.get(ident)
-            pending = text if pending is None else pending + text
-            if "\r" in text:
-                pending = _keep_from_last_cr(pending)
-            if len(pending) > self.line_cap:
-                self._enqueue(pending, thread)
-                partial.pop(ident, None)
-            else:
-                partial[ident] = pending
-            return
-        pending = partial.pop(ident, None)
-        lines = (text if pending is None else pending + text).split("\n")
-        rest = lines.pop()
-        if rest:
-            partial[ident] = rest
-        for line in lines:
-            self._enqueue(line, thread)
+        """Add ``text`` to this thread's pending line; enqueue every line it completes.
 
-    def _enqueue(self, line: str, thread: str | None) -> None:
+        A pending line rewritten by CRs (progress bars) keeps only its last state; one
+        longer than ``line_cap`` keeps its head and counts the rest, cut at the line end:
+        one row per line, memory bounded. Output of taskscope's own threads is dropped.
+        """
+        if type(text) is not str or not text:
+            return
+        ident = _get_ident()
+        pieces = self._partial.pop(ident, None)
+        if ident in quiet_threads:
+            return
+        lines = (text if pieces is None else "".join(pieces) + text).split("\n")
+        rest = lines.pop()
+        for line in lines:
+            self._enqueue(line, thread, self._overflow.pop(ident, 0))
+        if rest:
+            if "\r" in rest:
+                rest = _keep_from_last_cr(rest)
+            if len(rest) > self.line_cap:
+                self._overflow[ident] = self._overflow.get(ident, 0) + len(rest) - self.line_cap
+                rest = rest[:self.line_cap]
+            self._partial[ident] = [rest]
+
+    def _enqueue(self, line: str, thread: str | None, dropped: int = 0) -> None:
         self.collector.offer(
-            (_line_row, _now(), self.stream, self.levelno, line, thread or _current_thread().name)
+            (_line_row, _now(), self.stream, self.levelno, line, thread or _current_thread().name, dropped)
         )
 
     def flush_partial(self) -> None:
@@ -468,9 +524,9 @@ class StreamTee:
         names = {t.ident: t.name for t in threading.enumerate()}
         partial = self._partial
         for ident in list(partial):
-            pending = partial.pop(ident, None)
-            if pending:
-                self._enqueue(pending, names.get(ident, f"thread {ident}"))
+            pieces = partial.pop(ident, None)
+            if pieces and ident not in quiet_threads:
+                self._enqueue("".join(pieces), names.get(ident, f"thread {ident}"), self._overflow.pop(ident, 0))
 
     @property
     def buffer(self) -> Any:

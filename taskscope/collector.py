@@ -221,8 +221,16 @@ class Collector:
     # --- the writer thread -------------------------------------------------------------
 
     def _run(self) -> None:
-        """The writer thread: open the store, then drain every tick until asked to stop."""
-        quiet_threads.add(threading.get_ident())
+        """The writer thread: quiet for its whole life (its ident is reused after it ends)."""
+        ident = threading.get_ident()
+        quiet_threads.add(ident)
+        try:
+            self._serve()
+        finally:
+            quiet_threads.discard(ident)
+
+    def _serve(self) -> None:
+        """Open the store, then drain every tick until asked to stop."""
         try:
             self.sink.open()
         except Exception as exc:  # noqa: BLE001 - reported to start()

@@ -135,13 +135,15 @@ def make_row(
     pid: int | None = None,
     worker: str = "",
     task: str = "",
+    dropped: int = 0,
 ) -> Row:
     """A row in :data:`FIELDS` order, message and text cut to ``caps``.
 
     Strings are assumed clean (no lone surrogates); the store cleans a batch that is not.
+    ``dropped`` counts characters already cut off the end of ``msg``.
     """
     name = level if level is not None else logging.getLevelName(levelno)
-    msg = safe.cut(msg, caps.msg)
+    msg = safe.cut(msg, caps.msg, dropped)
     text = safe.cut(line_text(created, name, logger, msg, detail), caps.text)
     return (
         created, name, levelno, source, logger, msg, text,

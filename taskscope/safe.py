@@ -33,11 +33,16 @@ def placeholder(what: str, exc: BaseException | None = None) -> str:
     return f"<{MARK}: {what}: {type(exc).__name__}>"
 
 
-def cut(text: str, cap: int) -> str:
-    """``text`` of at most about ``cap`` characters, with a marker saying how much was cut."""
-    if len(text) <= cap:
+def cut(text: str, cap: int, dropped: int = 0) -> str:
+    """``text`` of at most ``cap`` characters, with a marker saying how much was cut.
+
+    ``dropped``: characters already taken off the end of ``text`` before it got here
+    (a long output line is not kept whole while it waits for its line end).
+    """
+    if len(text) <= cap and not dropped:
         return text
-    return f"{text[:cap]}…[{MARK}: cut {len(text) - cap} of {len(text)} characters]"
+    total = len(text) + dropped
+    return f"{text[:cap]}…[{MARK}: cut {total - min(len(text), cap)} of {total} characters]"
 
 
 def clean(text: str) -> str:
