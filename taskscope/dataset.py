@@ -208,7 +208,10 @@ class Dataset:
     # -- changes
 
     def clear(self) -> None:
-        """Delete every row of the current session (seq keeps counting up)."""
+        """Delete every row of the current session (seq keeps counting up).
+
+        Refused on a view (it would delete more than the view shows) and on a past session.
+        """
         if self.readonly:
             raise RuntimeError(f"{self._path} was opened read-only; clear() only empties the current session")
         if self._filters:
@@ -216,7 +219,8 @@ class Dataset:
                 "clear() deletes the whole session, not just this view's rows; "
                 "call taskscope.logger.dataset.clear() to mean that"
             )
-        runtime.clear()
+        if not runtime.clear():
+            raise TimeoutError("taskscope's writer did not clear the session in time; nothing was lost, try again")
 
     # -- display
 

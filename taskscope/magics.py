@@ -13,7 +13,7 @@ from typing import Any, Callable
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_magic, magics_class
 
-from . import runtime
+from . import dataset, runtime
 
 USAGE = """\
 Usage: %taskscope start [option=value ...]   start recording (options go to taskscope.start)
@@ -56,7 +56,7 @@ def _status(words: list[str]) -> dict[str, Any]:
 
 
 def _clear(words: list[str]) -> None:
-    runtime.clear()
+    dataset.Dataset().clear()
     print("taskscope: cleared the current session's rows")
 
 

@@ -118,3 +118,15 @@ def test_page_is_query_page_of_the_view(recording: Any) -> None:
     second = view.page(after_seq=first["last_seq"], limit=2)
     assert [r["msg"] for r in first["rows"] + second["rows"]] == ["row 0", "row 1", "row 2", "row 3"]
     assert first["total"] == second["total"] == 5
+
+
+def test_clear_is_refused_on_a_view_and_reports_a_writer_timeout(
+    recording: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ts.logger.getLogger("e2e.refuse").info("stays")
+    with pytest.raises(RuntimeError, match="whole session"):
+        ts.logger.dataset.filter(logger="e2e.refuse").clear()
+    assert ts.logger.dataset.count(logger="e2e.refuse") == 1
+    monkeypatch.setattr(recording, "clear", lambda timeout=5.0: False)  # a writer that timed out
+    with pytest.raises(TimeoutError, match="did not clear"):
+        ts.logger.dataset.clear()
