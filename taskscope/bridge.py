@@ -1,29 +1,175 @@
 """The kernel end of the comm bridge: target ``taskscope``, JSON messages with an ``op``.
 
 The front end runs ``taskscope.bridge.register()`` silently, then opens a comm to the
-target. Handlers never raise into the kernel: a bad message gets an ``error`` reply.
+target. Requests are answered on the shell thread; status is pushed to every open comm
+by one pusher thread, at most ``MAX_PUSH_RATE`` times a second however many rows arrive,
+each push numbered so a front end that missed one asks for ``status`` again
+(docs/protocol.md). Handlers never raise into the kernel: a bad message gets ``error``.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any, Callable
 
+from . import query, runtime
 from ._version import __version__
 
 TARGET = "taskscope"
 PROTOCOL_VERSION = 1
+#: Status pushes a second at most, far below the server's IOPub limit (1000 msgs/s).
+MAX_PUSH_RATE = 10.0
+#: Seconds between checks that catch state changed outside the bridge (``ts.start()`` in a cell).
+HEARTBEAT = 1.0
 
 _log = logging.getLogger("taskscope.bridge")
 
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
 
 
+class _Pusher:
+    """Sends status to the open comms from one daemon thread, throttled and numbered."""
+
+    def __init__(self) -> None:
+        self.comms: list[Any] = []
+        self.seq = 0
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._last: dict[str, Any] | None = None
+
+    def add(self, comm: Any) -> None:
+        with self._lock:
+            self.comms.append(comm)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="taskscope-bridge", daemon=True)
+                self._thread.start()
+        runtime.subscribe(self.on_batch)
+
+    def remove(self, comm: Any) -> None:
+        with self._lock:
+            if comm in self.comms:
+                self.comms.remove(comm)
+
+    def on_batch(self, first_seq: int, last_seq: int, counts: Any) -> None:
+        """Runs on the writer thread after each commit: only wake the pusher."""
+        self._wake.set()
+
+    def poke(self) -> None:
+        self._wake.set()
+
+    def status_message(self) -> dict[str, Any]:
+        with self._lock:
+            self.seq += 1
+            seq = self.seq
+        return {"op": "status", "version": PROTOCOL_VERSION, "seq": seq, "status": _status()}
+
+    def _run(self) -> None:
+        interval = 1.0 / MAX_PUSH_RATE
+        while True:
+            woken = self._wake.wait(HEARTBEAT)
+            self._wake.clear()
+            with self._lock:
+                comms = list(self.comms)
+            if not comms:
+                continue
+            state = _status()
+            if not woken and state == self._last:
+                continue
+            self._last = state
+            message = self.status_message()
+            message["status"] = state
+            for comm in comms:
+                _send(comm, message)
+            self._wake.wait(0)  # keep a wake that came in while sending
+            threading.Event().wait(interval)
+
+
+_pusher = _Pusher()
+
+
+def _status() -> dict[str, Any]:
+    """runtime.status() without the parts that change on every call."""
+    state = runtime.status()
+    state.pop("queued", None)
+    return state
+
+
+def _send(comm: Any, message: dict[str, Any]) -> None:
+    try:
+        comm.send(message)
+    except Exception:  # a closed comm or a kernel shutting down: nothing to tell
+        _log.debug("taskscope could not send on a comm", exc_info=True)
+
+
 def _hello(msg: dict[str, Any]) -> dict[str, Any]:
-    return {"op": "hello", "taskscope_version": __version__, "recording": False}
+    state = _status()
+    return {
+        "op": "hello", "taskscope_version": __version__, "recording": state["recording"],
+        "status": state, "seq": _pusher.seq,
+    }
 
 
-_HANDLERS: dict[str, Handler] = {"hello": _hello}
+def _status_op(msg: dict[str, Any]) -> dict[str, Any]:
+    return _pusher.status_message()
+
+
+def _options(msg: dict[str, Any]) -> dict[str, Any]:
+    options = msg.get("options", {})
+    if not isinstance(options, dict):
+        raise ValueError("options must be an object")
+    return options
+
+
+def _start(msg: dict[str, Any]) -> dict[str, Any]:
+    runtime.start(**_options(msg))
+    _pusher.poke()
+    return _pusher.status_message()
+
+
+def _stop(msg: dict[str, Any]) -> dict[str, Any]:
+    runtime.stop()
+    _pusher.poke()
+    return _pusher.status_message()
+
+
+def _clear(msg: dict[str, Any]) -> dict[str, Any]:
+    runtime.clear()
+    _pusher.poke()
+    return _pusher.status_message()
+
+
+def _cursor(msg: dict[str, Any], name: str) -> int | None:
+    value = msg.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{name} must be an integer or null")
+    return value
+
+
+def _query(msg: dict[str, Any]) -> dict[str, Any]:
+    filters = msg.get("filter", {})
+    if not isinstance(filters, dict):
+        raise ValueError("filter must be an object")
+    after, before = _cursor(msg, "after_seq"), _cursor(msg, "before_seq")
+    limit = query.check_limit(msg.get("limit", 500), maximum=query.MAX_PAGE_ROWS)
+    query.where(filters)  # a bad filter is an error even before anything is stored
+    path = runtime.store_path()
+    if path is None:
+        return {"op": "rows", "rows": [], "total": 0, "first_seq": None, "last_seq": None}
+    page = query.query_page(
+        path, filters, after_seq=after, before_seq=before, limit=limit,
+        newest_first=bool(msg.get("newest_first", False)),
+    )
+    return {"op": "rows", **page}
+
+
+_HANDLERS: dict[str, Handler] = {
+    "hello": _hello, "status": _status_op, "start": _start, "stop": _stop,
+    "clear": _clear, "query": _query,
+}
 
 
 def error_reply(message: str, request: Any = None) -> dict[str, Any]:
@@ -54,10 +200,15 @@ def handle(msg: Any) -> dict[str, Any]:
 
 def _on_open(comm: Any, open_msg: dict[str, Any]) -> None:
     def on_msg(msg: dict[str, Any]) -> None:
-        comm.send(handle(msg.get("content", {}).get("data")))
+        _send(comm, handle(msg.get("content", {}).get("data")))
+
+    def on_close(msg: dict[str, Any]) -> None:
+        _pusher.remove(comm)
 
     comm.on_msg(on_msg)
-    comm.send(handle({"op": "hello"}))
+    comm.on_close(on_close)
+    _send(comm, handle({"op": "hello"}))
+    _pusher.add(comm)
 
 
 def register(kernel: Any = None) -> bool:

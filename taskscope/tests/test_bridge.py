@@ -14,13 +14,17 @@ from taskscope._version import __version__
 EXAMPLES = json.loads(
     (Path(__file__).resolve().parents[2] / "docs" / "protocol-examples.json").read_text()
 )
-PLACEHOLDERS = {"<string>": str, "<boolean>": bool}
+PLACEHOLDERS: dict[str, Any] = {"<string>": str, "<boolean>": bool, "<integer>": int, "<object>": dict}
 
 
 def matches(actual: Any, expected: Any) -> bool:
     """Whether a reply matches an example, where placeholders stand for any value of a type."""
     if isinstance(expected, str) and expected in PLACEHOLDERS:
-        return isinstance(actual, PLACEHOLDERS[expected])
+        kind = PLACEHOLDERS[expected]
+        return isinstance(actual, kind) and not (kind is int and isinstance(actual, bool))
+    if isinstance(expected, list):
+        return isinstance(actual, list) and len(actual) == len(expected) and all(
+            matches(a, e) for a, e in zip(actual, expected))
     if isinstance(expected, dict):
         return (
             isinstance(actual, dict)
@@ -31,7 +35,8 @@ def matches(actual: Any, expected: Any) -> bool:
 
 
 @pytest.mark.parametrize("exchange", EXAMPLES["exchanges"], ids=lambda e: e["name"])
-def test_examples(exchange: dict[str, Any]) -> None:
+def test_examples(exchange: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TASKSCOPE_HOME", str(tmp_path))
     reply = bridge.handle(exchange["request"])
     assert matches(reply, exchange["reply"]), reply
     json.dumps(reply)  # every reply is JSON

@@ -19,12 +19,21 @@ const examples: IExamples = JSON.parse(
   )
 );
 
+/** A value of each placeholder's type. */
+const PLACEHOLDER_VALUES = new Map<string, unknown>([
+  ['<string>', 'text'],
+  ['<boolean>', true],
+  ['<integer>', 3],
+  ['<object>', {}]
+]);
+
 /** Fill an example's placeholders with a value of the type they stand for. */
 function concrete(reply: { [k: string]: unknown }): { [k: string]: unknown } {
   const filled: { [k: string]: unknown } = {};
   for (const [key, value] of Object.entries(reply)) {
-    filled[key] =
-      value === '<string>' ? 'text' : value === '<boolean>' ? true : value;
+    filled[key] = PLACEHOLDER_VALUES.has(value as string)
+      ? PLACEHOLDER_VALUES.get(value as string)
+      : value;
   }
   return filled;
 }
