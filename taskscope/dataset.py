@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pandas as pd
 
-from . import query, runtime
+from . import display, query, runtime
 from .query import COLUMNS
 from .store import home
 
@@ -191,7 +191,7 @@ class Dataset:
         """One keyset page of this view as JSON-safe dicts: see :func:`query.query_page`."""
         with self.reading() as conn:
             if conn is None:
-                return {"rows": [], "total": 0, "first_seq": None, "last_seq": None}
+                return query.empty_page()
             return query.query_page(conn, self._filters, after_seq, before_seq, limit, newest_first)
 
     # -- derived datasets
@@ -225,9 +225,8 @@ class Dataset:
     # -- display
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
-        from .display import mime_bundle
-
-        return mime_bundle(self, include, exclude)
+        """IPython's rich display: the newest rows as taskscope table, HTML and text."""
+        return display.mime_bundle(self, include, exclude)
 
     def __repr__(self) -> str:
         where = f"session file {self._path}" if self._path is not None else "current session"

@@ -28,6 +28,9 @@ PLAIN_ROWS = 20
 HTML_CELL_CHARS = 300
 PLAIN_MSG_CHARS = 100
 PLAIN_CELL_CHARS = 40
+#: Inline output is saved in the notebook: strings longer than this are cut in the bundle
+#: (the full row stays in the store, for get() and the log panel).
+BUNDLE_CELL_CHARS = 10_000
 HTML_COLUMNS: tuple[str, ...] = ("seq", "created", "level", "source", "logger", "task", "worker", "msg")
 PLAIN_COLUMNS: tuple[str, ...] = ("seq", "created", "level", "logger", "msg")
 
@@ -97,11 +100,18 @@ def table_json(snap: Snapshot) -> dict[str, Any]:
     return {
         "version": BUNDLE_VERSION,
         "columns": list(COLUMNS),
-        "rows": [[row[name] for name in COLUMNS] for row in snap.rows],
+        "rows": [[_bundle_value(row[name]) for name in COLUMNS] for row in snap.rows],
         "total": snap.total,
         "filter": snap.filter,
         "session_id": snap.session_id,
     }
+
+
+def _bundle_value(value: Any) -> Any:
+    """A JSON-safe row value, long strings cut with a marker saying how much is left out."""
+    if isinstance(value, str) and len(value) > BUNDLE_CELL_CHARS:
+        return f"{value[:BUNDLE_CELL_CHARS]}… [{len(value) - BUNDLE_CELL_CHARS} more characters]"
+    return value
 
 
 # ---------------------------------------------------------------- shared text helpers
@@ -122,7 +132,10 @@ def clock(epoch: Any, with_date: bool = True) -> str:
     """Epoch seconds as local time text, to the millisecond."""
     if not isinstance(epoch, (int, float)):
         return ""
-    stamp = datetime.fromtimestamp(epoch)
+    try:
+        stamp = datetime.fromtimestamp(epoch)
+    except (OverflowError, OSError, ValueError):
+        return str(epoch)
     return stamp.strftime("%Y-%m-%d %H:%M:%S.%f" if with_date else "%H:%M:%S.%f")[:-3]
 
 

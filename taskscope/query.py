@@ -388,7 +388,7 @@ def query_page(
     order = "DESC" if newest_first else "ASC"
     with connection(conn_or_path) as conn:
         if not has_rows_table(conn):
-            return {"rows": [], "total": 0 if with_total else None, "first_seq": None, "last_seq": None}
+            return empty_page(with_total)
         sql = f"{_SELECT} WHERE {condition.sql} ORDER BY seq {order} LIMIT ?"
         rows = [row_dict(row) for row in _fetchall(conn, sql, [*condition.params, limit])]
         total = count(conn, filters) if with_total else None
@@ -398,6 +398,11 @@ def query_page(
         "first_seq": rows[0]["seq"] if rows else None,
         "last_seq": rows[-1]["seq"] if rows else None,
     }
+
+
+def empty_page(with_total: bool = True) -> dict[str, Any]:
+    """The query_page answer when there are no rows to page."""
+    return {"rows": [], "total": 0 if with_total else None, "first_seq": None, "last_seq": None}
 
 
 def _paged(condition: Where, after_seq: Any, before_seq: Any) -> Where:

@@ -212,3 +212,16 @@ def test_plain_text_keeps_one_line_per_row(evil: Dataset) -> None:
     text = evil._repr_mimebundle_()["text/plain"]
     assert len(text.splitlines()) == 2 + len(PAYLOADS)
     assert "\u202e" not in text and max(len(line) for line in text.splitlines()) < 400
+
+
+def test_bundle_cuts_huge_strings_but_get_keeps_them(evil: Dataset) -> None:
+    payload = evil._repr_mimebundle_()[display.MIME_TYPE]
+    longest = max(len(cell) for r in payload["rows"] for cell in r if isinstance(cell, str))
+    assert longest < display.BUNDLE_CELL_CHARS + 50
+    msgs = [dict(zip(COLUMNS, r))["msg"] for r in payload["rows"]]
+    assert any(m.endswith(f"… [{50_021 - display.BUNDLE_CELL_CHARS} more characters]") for m in msgs)
+    assert evil.get()["msg"].str.len().max() == 50_021
+
+
+def test_times_out_of_range_do_not_break_the_display() -> None:
+    assert display.clock(1e20) == "1e+20" and display.clock(None) == ""
