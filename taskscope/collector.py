@@ -134,6 +134,11 @@ class Collector:
             self.wake.set()
         return len(taken)
 
+    def offer_own(self, item: Item) -> None:
+        """Enqueue taskscope's own row (started, stopped) past the bound: a few per session,
+        and never counted with (or instead of) the user's rows."""
+        self.queue.append(item)
+
     def count_drop(self, n: int = 1) -> None:
         """Count ``n`` items that could not be kept (queue full or a failed write)."""
         with self._drop_lock:

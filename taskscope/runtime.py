@@ -293,7 +293,7 @@ def _kernel_id() -> str:
 
 def _system(collector: Collector, msg: str, extra: Mapping[str, Any]) -> None:
     """Queue a SYSTEM row (started, stopped)."""
-    collector.offer((ready_row, record.system_row(msg, collector.caps, extra)))
+    collector.offer_own((ready_row, record.system_row(msg, collector.caps, extra)))
 
 
 def _dict_row(item: Item, caps: Caps) -> Row:

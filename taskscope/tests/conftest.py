@@ -73,6 +73,7 @@ class Execution:
     msg_id: str
     reply: dict[str, Any]
     messages: list[dict[str, Any]] = field(default_factory=list)
+    others: list[dict[str, Any]] = field(default_factory=list)  # iopub meanwhile, other parents
 
     def streams(self, name: str) -> str:
         """All text of one stream (stdout/stderr) of this execution, concatenated."""
@@ -120,6 +121,7 @@ class Kernel:
             except queue.Empty:
                 raise TimeoutError(f"no idle status for {code!r}") from None
             if msg["parent_header"].get("msg_id") != msg_id:
+                execution.others.append(msg)
                 continue
             execution.messages.append(msg)
             if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
