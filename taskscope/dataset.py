@@ -267,10 +267,10 @@ def _session_info(path: Path) -> dict[str, Any] | None:
         return None
     return {
         "session_id": meta.get("session_id") or path.stem,
-        "started": _float_or_none(meta.get("started")),
+        "started": _number(meta.get("started"), float),
         "kernel_id": meta.get("kernel_id"),
         "hostname": meta.get("hostname"),
-        "pid": _int_or_none(meta.get("pid")),
+        "pid": _number(meta.get("pid"), int),
         "rows": rows,
         "size_bytes": sum(_size(Path(f"{path}{suffix}")) for suffix in ("", "-wal")),
         "path": str(path),
@@ -278,16 +278,10 @@ def _session_info(path: Path) -> dict[str, Any] | None:
     }
 
 
-def _float_or_none(text: Any) -> float | None:
+def _number(text: Any, kind: type[int] | type[float]) -> Any:
+    """A meta value as a number; None where it is missing or not a number."""
     try:
-        return float(text)
-    except (TypeError, ValueError):
-        return None
-
-
-def _int_or_none(text: Any) -> int | None:
-    try:
-        return int(text)
+        return kind(text)
     except (TypeError, ValueError):
         return None
 

@@ -1,7 +1,7 @@
 """Session stores written directly with the store's schema, for the dataset/query/display tests.
 
-These are real SQLite files in WAL mode with exactly the schema the store writes, so the
-query side is tested on its own, independently of the capture half.
+These are real SQLite files in WAL mode with the schema of ``taskscope.store``, filled
+with chosen rows, so the query side is tested on exact data, without the capture half.
 """
 
 from __future__ import annotations
@@ -14,13 +14,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS rows(
-    seq INTEGER PRIMARY KEY, created REAL, level TEXT, levelno INTEGER, source TEXT,
-    logger TEXT, msg TEXT, text TEXT, hostname TEXT, pid INTEGER, thread TEXT,
-    worker TEXT, task TEXT, extra TEXT);
-CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);
-"""
+from taskscope.store import SCHEMA, session_path
+
 LEVELS = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40, "CRITICAL": 50, "SYSTEM": 999}
 BASE_TIME = 1_700_000_000.0
 
@@ -76,8 +71,8 @@ def insert_rows(conn: sqlite3.Connection, rows: list[dict[str, Any]]) -> None:
 
 
 def session_file(home: Path, stamp: str, short_id: str) -> Path:
-    """Where the store keeps a session: $TASKSCOPE_HOME/sessions/<stamp>-<short id>.sqlite."""
-    return home / "sessions" / f"{stamp}-{short_id}.sqlite"
+    """Where the store keeps session ``<stamp>-<short id>`` under ``home``."""
+    return session_path(f"{stamp}-{short_id}", home)
 
 
 @contextmanager

@@ -15,13 +15,7 @@ from taskscope.tests._dataset_fixtures import BASE_TIME, local_timezone, row, se
 
 
 @pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("TASKSCOPE_HOME", str(tmp_path / "home"))
-    return tmp_path / "home"
-
-
-@pytest.fixture
-def store(home: Path) -> Path:
+def store(taskscope_home: Path) -> Path:
     rows = [
         row(1, logger="app", level="DEBUG"),
         row(2, logger="app", level="INFO", extra={"user": "ann", "n": [1, 2]}),
@@ -29,7 +23,8 @@ def store(home: Path) -> Path:
         row(4, logger="work", level="ERROR", task="work-2", worker="tcp://w1", msg="it failed"),
         row(5, logger="stdout", level="INFO", source="print", msg="hello"),
     ]
-    return write_store(session_file(home, "20231114-221320", "ab12"), rows, session_id="ab12cd34ef")
+    path = session_file(taskscope_home, "20231114-221320", "ab12")
+    return write_store(path, rows, session_id="ab12cd34ef")
 
 
 @pytest.fixture
@@ -64,8 +59,9 @@ def test_empty_result_keeps_columns_and_dtypes(data: ds.Dataset) -> None:
     assert empty.dtypes.to_dict() == full.dtypes.to_dict()
 
 
-def test_null_columns_do_not_break_the_frame(home: Path) -> None:
-    path = write_store(home / "n.sqlite", [row(1, pid=None, levelno=None, worker=None, created=BASE_TIME + 0.25)])
+def test_null_columns_do_not_break_the_frame(taskscope_home: Path) -> None:
+    path = write_store(taskscope_home / "n.sqlite",
+                       [row(1, pid=None, levelno=None, worker=None, created=BASE_TIME + 0.25)])
     frame = ds.Dataset(path).get()
     assert frame["pid"].isna().all() and frame["levelno"].isna().all()
     assert frame["created"].iloc[0].microsecond == 250_000
@@ -175,15 +171,15 @@ def test_open_keeps_the_view_filter(data: ds.Dataset) -> None:
     assert data.filter(level="ERROR").open("ab12cd34ef").get()["seq"].tolist() == [4]
 
 
-def test_open_errors_are_clear(home: Path, store: Path) -> None:
-    write_store(session_file(home, "20231114-230000", "ab19"), [], session_id="ab12cd9999")
+def test_open_errors_are_clear(taskscope_home: Path, store: Path) -> None:
+    write_store(session_file(taskscope_home, "20231114-230000", "ab19"), [], session_id="ab12cd9999")
     with pytest.raises(ValueError, match="matches 2 sessions"):
         ds.Dataset().open("ab12cd")
     assert ds.Dataset().open("ab12").path == store  # the short id in the file name is exact
     with pytest.raises(ValueError, match="no stored session 'zzzz'"):
         ds.Dataset().open("zzzz")
     with pytest.raises(ValueError, match="no store file"):
-        ds.Dataset().open(home / "missing.sqlite")
+        ds.Dataset().open(taskscope_home / "missing.sqlite")
     with pytest.raises(TypeError, match="session must be"):
         ds.Dataset().open(42)
     with pytest.raises(ValueError, match="one row"):

@@ -16,24 +16,19 @@ from taskscope import dataset as ds
 from taskscope.tests._dataset_fixtures import BASE_TIME, row, session_file, write_store
 
 FIXTURES_DIR = Path(__file__).parent
+REPO_ROOT = FIXTURES_DIR.parents[1]
 
 
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("TASKSCOPE_HOME", str(tmp_path / "home"))
-    return tmp_path / "home"
-
-
-def test_no_sessions_is_an_empty_frame_with_columns(home: Path) -> None:
+def test_no_sessions_is_an_empty_frame_with_columns(taskscope_home: Path) -> None:
     table = ds.sessions()
     assert table.empty and list(table.columns) == list(ds.SESSION_COLUMNS)
     assert str(table["started"].dtype).startswith("datetime64")
 
 
-def test_sessions_newest_first_with_counts_and_sizes(home: Path) -> None:
-    old = write_store(session_file(home, "20231114-221320", "aaaa"), [row(1), row(2)],
+def test_sessions_newest_first_with_counts_and_sizes(taskscope_home: Path) -> None:
+    old = write_store(session_file(taskscope_home, "20231114-221320", "aaaa"), [row(1), row(2)],
                       session_id="aaaa1111", started=BASE_TIME)
-    new = write_store(session_file(home, "20231115-090000", "bbbb"), [row(1)],
+    new = write_store(session_file(taskscope_home, "20231115-090000", "bbbb"), [row(1)],
                       session_id="bbbb2222", started=BASE_TIME + 86400, kernel_id="k-42", pid=77)
     table = ds.sessions()
     assert table["session_id"].tolist() == ["bbbb2222", "aaaa1111"]
@@ -45,15 +40,15 @@ def test_sessions_newest_first_with_counts_and_sizes(home: Path) -> None:
     assert not table["current"].any()
 
 
-def test_files_that_are_not_stores_are_left_out(home: Path) -> None:
-    write_store(session_file(home, "20231114-221320", "good"), [row(1)], session_id="good")
-    junk = session_file(home, "20231114-221321", "junk")
+def test_files_that_are_not_stores_are_left_out(taskscope_home: Path) -> None:
+    write_store(session_file(taskscope_home, "20231114-221320", "good"), [row(1)], session_id="good")
+    junk = session_file(taskscope_home, "20231114-221321", "junk")
     junk.write_bytes(b"this is not a database" * 100)
     assert ds.sessions()["session_id"].tolist() == ["good"]
 
 
-def test_store_without_meta_uses_the_file_name(home: Path) -> None:
-    path = session_file(home, "20231114-221320", "bare")
+def test_store_without_meta_uses_the_file_name(taskscope_home: Path) -> None:
+    path = session_file(taskscope_home, "20231114-221320", "bare")
     write_store(path, [row(1)])
     conn = sqlite3.connect(path)
     conn.execute("DELETE FROM meta")
@@ -85,11 +80,12 @@ WRITER = textwrap.dedent(
 )
 
 
-def test_store_of_a_sigkilled_writer_is_readable(home: Path) -> None:
-    path = session_file(home, "20231114-221320", "kill")
+def test_store_of_a_sigkilled_writer_is_readable(taskscope_home: Path) -> None:
+    path = session_file(taskscope_home, "20231114-221320", "kill")
     path.parent.mkdir(parents=True)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")])}
     writer = subprocess.Popen([sys.executable, "-c", WRITER, str(path), str(FIXTURES_DIR)],
-                              stdout=subprocess.PIPE, text=True)
+                              stdout=subprocess.PIPE, text=True, env=env)
     try:
         assert writer.stdout is not None and writer.stdout.readline().strip() == "ready"
         assert ds.sessions().loc[0, "rows"] == 300  # while it lives, mid-transaction
