@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import numbers
 import re
 import sqlite3
 import time
@@ -57,14 +58,19 @@ class Where(NamedTuple):
 # ---------------------------------------------------------------- value parsing
 
 
+def is_int(value: Any) -> bool:
+    """An integer (NumPy's too), but not a bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
 def level_number(value: Any, name: str = "level") -> int:
     """A level name (case-insensitive) or int as logging's number; SYSTEM is 999."""
-    if isinstance(value, bool) or not isinstance(value, (int, str)):
+    if not (is_int(value) or isinstance(value, str)):
         raise TypeError(f"{name} must be a level name or an int, not {type(value).__name__}")
-    if isinstance(value, int):
+    if not isinstance(value, str):
         if value < 0:
             raise ValueError(f"{name} must be >= 0, got {value}")
-        return value
+        return int(value)
     key = value.strip().upper()
     if key.isdigit():
         return int(key)
@@ -86,7 +92,7 @@ def to_epoch(value: Any, name: str = "since", now: float | None = None) -> float
     now = time.time() if now is None else now
     if isinstance(value, bool):
         raise TypeError(f"{name}: expected a time, got a bool")
-    if isinstance(value, (int, float)):
+    if isinstance(value, numbers.Real):
         if not math.isfinite(value):
             raise ValueError(f"{name}: epoch seconds must be finite, got {value!r}")
         return float(value)
@@ -254,13 +260,13 @@ def check_limit(limit: Any, name: str = "limit", maximum: int | None = None) -> 
     """A row limit: None (no limit) or an int >= 0 (at most ``maximum``)."""
     if limit is None:
         return None
-    if isinstance(limit, bool) or not isinstance(limit, int):
+    if not is_int(limit):
         raise TypeError(f"{name} must be an int or None, not {type(limit).__name__}")
     if limit < 0:
         raise ValueError(f"{name} must be >= 0, got {limit}")
     if maximum is not None and limit > maximum:
         raise ValueError(f"{name} must be <= {maximum}, got {limit}")
-    return limit
+    return int(limit)
 
 
 # ---------------------------------------------------------------- connections
@@ -411,10 +417,10 @@ def _paged(condition: Where, after_seq: Any, before_seq: Any) -> Where:
     for name, operator, value in (("after_seq", ">", after_seq), ("before_seq", "<", before_seq)):
         if value is None:
             continue
-        if isinstance(value, bool) or not isinstance(value, int):
+        if not is_int(value):
             raise TypeError(f"{name} must be an int or None, not {type(value).__name__}")
         parts.append(f"seq {operator} ?")
-        params.append(value)
+        params.append(int(value))
     return Where(" AND ".join(parts), params)
 
 

@@ -319,3 +319,16 @@ def test_filters_must_be_a_mapping(store: Path) -> None:
         query.query_page(store, ["level", "INFO"])  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="unknown filter 'limit'"):
         query.query_page(store, {"limit": 3})
+
+
+def test_numpy_numbers_are_accepted(store: Path) -> None:
+    import numpy as np
+
+    with query.connection(store) as conn:
+        rows = query.select_rows(conn, {"level": np.int64(40), "since": np.float64(BASE_TIME + 4)}, limit=np.int32(2))
+    assert [r[0] for r in rows] == [6, 7]
+    assert query.to_epoch(np.int64(5)) == 5.0
+    page = query.query_page(store, {}, after_seq=np.int64(5), limit=np.int64(10))
+    assert [r["seq"] for r in page["rows"]] == [6, 7]
+    with pytest.raises(TypeError, match="level"):
+        query.where({"level": np.float64(30)})
