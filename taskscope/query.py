@@ -439,10 +439,12 @@ def parse_extra(raw: Any) -> Any:
 
 def json_safe(value: Any) -> Any:
     """A value that ``json.dumps(..., allow_nan=False)`` accepts: no NaN, bytes or objects."""
-    if value is None or isinstance(value, (str, bool, int)):
+    if value is None or isinstance(value, (str, bool)):
         return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return float(value) if math.isfinite(value) else None
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
     if isinstance(value, Mapping):

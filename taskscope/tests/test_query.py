@@ -332,3 +332,13 @@ def test_numpy_numbers_are_accepted(store: Path) -> None:
     assert [r["seq"] for r in page["rows"]] == [6, 7]
     with pytest.raises(TypeError, match="level"):
         query.where({"level": np.float64(30)})
+
+
+def test_json_safe_plain_types_only() -> None:
+    import numpy as np
+
+    value = {"a": np.int64(3), "b": np.float32(1.5), "c": float("inf"), "d": b"\xff", 1: (1, object)}
+    safe = query.json_safe(value)
+    assert safe["a"] == 3 and type(safe["a"]) is int and safe["b"] == 1.5 and safe["c"] is None
+    assert safe["d"] == "\ufffd" and safe["1"][1] == "<class 'object'>"
+    json.dumps(safe, allow_nan=False)
