@@ -21,3 +21,12 @@ export const VENV_PYTHON =
 export const PACKAGE_VERSION: string = JSON.parse(
   fs.readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')
 ).version;
+
+/**
+ * Make this checkout's `taskscope` importable from `dir` (a link `dir/taskscope`), so a
+ * Python with `dir` on its path runs the code under test whatever the venv has installed.
+ */
+export function linkCheckout(dir: string): string {
+  fs.symlinkSync(path.join(REPO_ROOT, 'taskscope'), path.join(dir, 'taskscope'), 'dir');
+  return dir;
+}

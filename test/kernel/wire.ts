@@ -3,6 +3,7 @@
  * speaks the Jupyter wire protocol (v5.3) to it over ZeroMQ (the npm `zeromq` package).
  *
  * No JupyterLab, no jupyter_server, no mocks: what a test sees is what the kernel sent.
+ * The kernel imports `taskscope` from this checkout (see IStartOptions.checkout).
  *
  *     const kernel = await startKernel();          // venv python, private TASKSCOPE_HOME
  *     const { reply, stdout } = await kernel.execute('print(6*7)');
@@ -37,7 +38,7 @@ import * as os from 'os';
 import * as path from 'path';
 import * as zmq from 'zeromq';
 
-import { VENV_PYTHON } from '../paths';
+import { linkCheckout, VENV_PYTHON } from '../paths';
 
 /** The protocol version this client writes in its headers. */
 export const PROTOCOL_VERSION = '5.3';
@@ -260,9 +261,10 @@ export interface ICommExchange {
   closed: IMessage | undefined;
 }
 
+/** A pending `until`: settled at most once, its timer cleared when it is. */
 interface IWaiter {
   test: () => boolean;
-  resolve: () => void;
+  settle: (err?: Error) => void;
 }
 
 /**
@@ -455,32 +457,24 @@ export class KernelClient {
   }
 
   /** Resolve once `condition()` holds; it is checked now and after each message received. */
+  /** A `condition` that throws rejects the wait (and only it). */
   until(condition: () => boolean, what: string, options: ITimeout = {}): Promise<void> {
-    if (condition()) {
-      return Promise.resolve();
-    }
-    if (this._closed) {
-      return Promise.reject(new Error(`the client is closed (waiting for ${what})`));
-    }
     const ms = options.timeout ?? DEFAULT_TIMEOUT;
     return new Promise<void>((resolve, reject) => {
       const waiter: IWaiter = {
         test: condition,
-        resolve: () => {
+        settle: err => {
           clearTimeout(timer);
-          resolve();
+          this._waiters.delete(waiter);
+          err ? reject(err) : resolve();
         }
       };
-      const timer = setTimeout(() => {
-        this._waiters.delete(waiter);
-        this._rejectOnClose.delete(waiter);
-        reject(new TimeoutError(what, ms));
-      }, ms);
+      const timer = setTimeout(() => waiter.settle(new TimeoutError(what, ms)), ms);
       this._waiters.add(waiter);
-      this._rejectOnClose.set(waiter, (err: Error) => {
-        clearTimeout(timer);
-        reject(err);
-      });
+      this._check(waiter);
+      if (this._closed) {
+        waiter.settle(new Error(`the client is closed (waiting for ${what})`));
+      }
     });
   }
 
@@ -648,10 +642,9 @@ export class KernelClient {
         socket.close();
       }
       const err = new Error('the client was closed');
-      for (const waiter of this._waiters) {
-        this._rejectOnClose.get(waiter)?.(err);
+      for (const waiter of [...this._waiters]) {
+        waiter.settle(err);
       }
-      this._waiters.clear();
     }
     await Promise.all(this._loops);
   }
@@ -705,11 +698,18 @@ export class KernelClient {
     }
     // a rejected message may be what a test waits for (see `rejected`)
     for (const waiter of [...this._waiters]) {
+      this._check(waiter);
+    }
+  }
+
+  /** Settle a waiter whose condition holds (or throws). */
+  private _check(waiter: IWaiter): void {
+    try {
       if (waiter.test()) {
-        this._waiters.delete(waiter);
-        this._rejectOnClose.delete(waiter);
-        waiter.resolve();
+        waiter.settle();
       }
+    } catch (err) {
+      waiter.settle(err instanceof Error ? err : new Error(String(err)));
     }
   }
 
@@ -720,7 +720,6 @@ export class KernelClient {
   private _sendQueue = {} as Record<Channel, Promise<unknown>>;
   private _loops: Promise<void>[] = [];
   private _waiters = new Set<IWaiter>();
-  private _rejectOnClose = new Map<IWaiter, (err: Error) => void>();
 }
 
 /** The content of an execute_request (no stdin; history off unless asked). */
@@ -754,6 +753,11 @@ export interface IStartOptions extends ITimeout {
   args?: string[];
   /** How often to try again when a port was taken before the kernel bound it. */
   attempts?: number;
+  /**
+   * Put this checkout's `taskscope` first on the kernel's PYTHONPATH (default true), so
+   * the kernel runs the code under test whether or not the venv has it installed.
+   */
+  checkout?: boolean;
 }
 
 /** How a kernel process ended. */
@@ -840,6 +844,11 @@ export class LocalKernel extends KernelClient {
     fs.mkdirSync(this.taskscopeHome);
     fs.mkdirSync(path.join(dir, 'ipython'));
     fs.mkdirSync(path.join(dir, 'cwd'));
+    if (options.checkout ?? true) {
+      this._pythonPath = path.join(dir, 'pythonpath');
+      fs.mkdirSync(this._pythonPath);
+      linkCheckout(this._pythonPath);
+    }
     fs.writeFileSync(this.connectionFile, JSON.stringify(info, null, 2), { mode: 0o600 });
   }
 
@@ -986,6 +995,9 @@ export class LocalKernel extends KernelClient {
       TASKSCOPE_HOME: this.taskscopeHome,
       IPYTHONDIR: path.join(this.dir, 'ipython'),
       JPY_PARENT_PID: String(process.pid),
+      PYTHONPATH: [this._pythonPath, process.env.PYTHONPATH]
+        .filter(entry => entry)
+        .join(path.delimiter),
       PYTHONUNBUFFERED: '1',
       // debugpy's warning about frozen modules on stderr, at each start
       PYDEVD_DISABLE_FILE_VALIDATION: '1'
@@ -1001,6 +1013,7 @@ export class LocalKernel extends KernelClient {
   }
 
   private _python: string;
+  private _pythonPath = '';
   private _args: string[];
   private _env: { [name: string]: string | undefined };
   private _process: ChildProcess | null = null;

@@ -1,7 +1,8 @@
 /**
  * REGISTER_CODE is what the front end runs silently in a kernel. It is Python, so it is
- * run here by a real Python: the project's venv (taskscope importable) and the same
- * interpreter with site-packages off (taskscope not importable).
+ * run here by a real Python: the project's venv with this checkout's taskscope importable
+ * (linked into the working directory), and the same interpreter isolated from both the
+ * working directory and site-packages (taskscope not importable).
  */
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
@@ -9,7 +10,7 @@ import * as os from 'os';
 import * as path from 'path';
 
 import { REGISTER_CODE } from '../../src/bridge';
-import { VENV_PYTHON } from '../paths';
+import { linkCheckout, VENV_PYTHON } from '../paths';
 
 /** Printed after the code runs: whether the helper name leaked into globals. */
 const LEAK_PROBE = "\nprint('|leaked=' + str('_taskscope_bridge' in globals()), end='')";
@@ -17,8 +18,8 @@ const LEAK_PROBE = "\nprint('|leaked=' + str('_taskscope_bridge' in globals()), 
 let cwd: string;
 
 beforeAll(() => {
-  // an empty working directory, so the repo's own taskscope/ folder is not on sys.path
-  cwd = fs.mkdtempSync(path.join(os.tmpdir(), 'taskscope-unit-'));
+  // a working directory holding only a link to this checkout's taskscope package
+  cwd = linkCheckout(fs.mkdtempSync(path.join(os.tmpdir(), 'taskscope-unit-')));
 });
 
 afterAll(() => {
@@ -56,8 +57,8 @@ describe('REGISTER_CODE', () => {
   });
 
   it('prints taskscope:missing where taskscope is not importable', () => {
-    // -I: no user site, no cwd on sys.path; -S: no site-packages, so not the venv's
-    // editable install either
+    // -I: no user site, no working directory on sys.path; -S: no site-packages, so not
+    // an install in the venv either
     const { stdout, stderr } = runPython(['-I', '-S']);
     expect({ stdout, stderr }).toEqual({
       stdout: 'taskscope:missing|leaked=False',
