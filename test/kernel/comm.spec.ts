@@ -6,7 +6,7 @@ import { REGISTER_CODE } from '../../src/bridge';
 import { COMM_TARGET, parseReply, PROTOCOL_VERSION } from '../../src/protocol';
 import { PACKAGE_VERSION } from '../paths';
 import { useKernel } from './lifecycle';
-import { LocalKernel } from './wire';
+import { IMessage, LocalKernel } from './wire';
 
 let kernel: LocalKernel;
 useKernel(started => (kernel = started));
@@ -22,22 +22,34 @@ async function register(): Promise<string> {
   return stdout;
 }
 
-/** Send `data` on a comm; the data of the kernel's one reply. */
+/**
+ * The kernel's answers among comm messages: not the status the bridge pushes to every open
+ * comm from its own thread (`op: status` without an `id`). Such a push carries the parent
+ * of the shell request that ran last, so it can land among a request's IOPub.
+ */
+function answers(messages: IMessage[]): IMessage[] {
+  return messages.filter(
+    msg => !(msg.content.data?.op === 'status' && msg.content.data?.id === undefined)
+  );
+}
+
+/** Send `data` on a comm; the data of the kernel's one answer. */
 async function ask(commId: string, data: unknown): Promise<any> {
-  const { replies } = await kernel.commSend(commId, data);
+  const replies = answers((await kernel.commSend(commId, data)).replies);
   expect(replies).toHaveLength(1);
   return replies[0].content.data;
 }
 
-/** Open a comm to the taskscope target; its id and the kernel's single reply's data. */
-async function openTaskscope(): Promise<{ commId: string; hello: any }> {
+/** Open a comm to the taskscope target; the comm_open, and the kernel's one answer. */
+async function openTaskscope(): Promise<{ commId: string; request: IMessage; hello: IMessage }> {
   const opened = await kernel.commOpen(COMM_TARGET, {
     op: 'hello',
     version: PROTOCOL_VERSION
   });
   expect(opened.closed).toBeUndefined();
-  expect(opened.replies).toHaveLength(1);
-  return { commId: opened.commId, hello: opened.replies[0].content.data };
+  const replies = answers(opened.replies);
+  expect(replies).toHaveLength(1);
+  return { commId: opened.commId, request: opened.request, hello: replies[0] };
 }
 
 describe('the taskscope comm target', () => {
@@ -53,14 +65,9 @@ describe('the taskscope comm target', () => {
   });
 
   it('answers comm_open with a hello comm_msg naming the package version', async () => {
-    const opened = await kernel.commOpen(COMM_TARGET, {
-      op: 'hello',
-      version: PROTOCOL_VERSION
-    });
+    const opened = await openTaskscope();
     commId = opened.commId;
-    expect(opened.closed).toBeUndefined();
-    expect(opened.replies).toHaveLength(1);
-    const reply = opened.replies[0];
+    const reply = opened.hello;
     // sent while the kernel handled our comm_open
     expect(reply.parent_header.msg_id).toBe(opened.request.header.msg_id);
     expect(reply.content.comm_id).toBe(commId);
@@ -71,7 +78,7 @@ describe('the taskscope comm target', () => {
       recording: false
     });
     expect(parseReply(reply.content.data)).not.toBeNull();
-    expect(kernel.commMessages(commId)).toEqual([reply]);
+    expect(answers(kernel.commMessages(commId))).toEqual([reply]);
   });
 
   it('answers a hello request on the open comm, echoing its id', async () => {
@@ -116,15 +123,15 @@ describe('the taskscope comm target', () => {
   it('greets each comm opened (a second tab) and keeps their replies apart', async () => {
     const other = await openTaskscope();
     expect(other.commId).not.toBe(commId);
-    expect(other.hello.op).toBe('hello');
+    expect(other.hello.content.data.op).toBe('hello');
     const { replies } = await kernel.commSend(other.commId, { op: 'hello', id: 11 });
-    expect(replies.map(r => r.content.comm_id)).toEqual([other.commId]);
+    expect(answers(replies).map(r => r.content.comm_id)).toEqual([other.commId]);
     expect(kernel.commMessages(commId).map(m => m.content.data.id)).not.toContain(11);
   });
 
   it('is registered again without harm (REGISTER_CODE twice)', async () => {
     expect(await register()).toBe('taskscope:ok');
-    expect((await openTaskscope()).hello.op).toBe('hello');
+    expect((await openTaskscope()).hello.content.data.op).toBe('hello');
   });
 });
 
@@ -148,7 +155,7 @@ describe('after a kernel restart', () => {
     expect(opened.closed).toBeDefined();
     expect(opened.replies).toEqual([]);
     expect(await register()).toBe('taskscope:ok');
-    expect((await openTaskscope()).hello.version).toBe(1);
+    expect((await openTaskscope()).hello.content.data.version).toBe(1);
   });
 });
 

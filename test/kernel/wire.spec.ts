@@ -261,6 +261,30 @@ describe('restart', () => {
   });
 });
 
+describe('waiting', () => {
+  it('a predicate that throws fails its own wait, not the channel', async () => {
+    const since = kernel.iopub.length;
+    const waiting = kernel.waitForIOPub(
+      () => {
+        throw new Error('bad predicate');
+      },
+      'anything',
+      { since }
+    );
+    const failed = expect(waiting).rejects.toThrow('bad predicate');
+    const { stdout } = await kernel.execute('print("still here")');
+    await failed;
+    expect(stdout).toBe('still here\n');
+    expect((await kernel.execute('print(1)')).stdout).toBe('1\n');
+  });
+
+  it('a wait that is not met fails with what it waited for', async () => {
+    await expect(
+      kernel.waitForIOPub(() => false, 'a message that never comes', { timeout: 10 })
+    ).rejects.toThrow(/timed out after 10 ms waiting for a message that never comes/);
+  });
+});
+
 describe('startKernel and shutdown', () => {
   it('a kernel stops on request: exit code 0, no signal, its directory removed', async () => {
     const own = await startKernel();

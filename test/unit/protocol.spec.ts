@@ -69,7 +69,7 @@ describe('parseReply', () => {
     ['a hello with recording as a number', { ...hello, recording: 0 }],
     ['an error without message', errorNoMessage],
     ['an error with a non-string message', { ...error, message: { text: 'x' } }],
-    ['an unknown op', { ...hello, op: 'rows' }],
+    ['an unknown op', { ...hello, op: 'no-such-op' }],
     ['an op of the wrong case', { ...hello, op: 'Hello' }],
     ['a non-string op', { ...hello, op: 1 }]
   ];
