@@ -65,21 +65,24 @@ def test_wheel_holds_library_and_prebuilt_labextension(wheel: Path) -> None:
 
 @pytest.mark.timeout(900)
 def test_installed_labextension_is_enabled_and_ok(wheel: Path, tmp_path: Path) -> None:
-    prefix = tmp_path / "prefix"
+    # A fresh venv of its own: installing into a --prefix would make pip uninstall the
+    # development install from the venv running this test.
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--prefix", str(prefix), str(wheel)],
+        [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--no-deps", str(wheel)],
         check=True, timeout=300,
     )
-    labext_dir = prefix / LABEXT
-    assert (labext_dir / "package.json").is_file()
-    # Ask JupyterLab itself, looking only at the fresh prefix's data dir first.
-    env = dict(os.environ, JUPYTER_PATH=str(prefix / "share" / "jupyter"))
+    data_dir = venv / "share" / "jupyter"
+    assert (data_dir / "labextensions" / "jupyterlab-taskscope" / "package.json").is_file()
+    # Ask JupyterLab (from the development venv) about the fresh venv's data dir.
+    env = dict(os.environ, JUPYTER_PATH=str(data_dir))
     listing = subprocess.run(
         [str(Path(sys.executable).parent / "jupyter"), "labextension", "list"],
         env=env, capture_output=True, text=True, timeout=120,
     )
     text = listing.stdout + listing.stderr
-    section = text.split(str(prefix / "share" / "jupyter" / "labextensions"), 1)
+    section = text.split(str(data_dir / "labextensions"), 1)
     assert len(section) == 2, text
     line = next(l for l in section[1].splitlines() if "jupyterlab-taskscope" in l)
     assert "enabled" in line and "OK" in line, line
