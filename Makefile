@@ -24,7 +24,7 @@ $(STAMPS)/venv: requirements/constraints.txt | $(STAMPS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -c requirements/constraints.txt \
-	    jupyterlab hatchling hatch-jupyter-builder
+	    jupyterlab hatchling hatch-jupyter-builder editables
 	touch $@
 
 $(STAMPS)/node: package.json package-lock.json | $(STAMPS)
