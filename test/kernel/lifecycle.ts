@@ -23,6 +23,6 @@ export function useKernel(
   });
 
   afterEach(() => {
-    expect(kernel?.rejected).toEqual([]);
+    expect(kernel?.rejected ?? []).toEqual([]);
   });
 }
