@@ -156,8 +156,10 @@ def _query(msg: dict[str, Any]) -> dict[str, Any]:
     after, before = _cursor(msg, "after_seq"), _cursor(msg, "before_seq")
     limit = query.check_limit(msg.get("limit", 500), maximum=query.MAX_PAGE_ROWS)
     query.where(filters)  # a bad filter is an error even before anything is stored
+    # No flush here: a page must never wait on the writer; rows committed later are
+    # announced by the status push and fetched with after_seq.
     path = runtime.store_path()
-    if path is None:
+    if path is None or not path.exists():  # never started, or the writer has not opened it yet
         return {"op": "rows", "rows": [], "total": 0, "first_seq": None, "last_seq": None}
     page = query.query_page(
         path, filters, after_seq=after, before_seq=before, limit=limit,
