@@ -13,16 +13,26 @@ import { Signal } from '@lumino/signaling';
 import { COMM_TARGET, parseReply, PROTOCOL_VERSION, Reply } from './protocol';
 import { TaskscopeModel } from './model';
 
-/** The code that registers the comm target; `ok`/`missing` tell the outcome. */
+/**
+ * The code that registers the comm target. It prints `taskscope:ok`, `taskscope:missing`
+ * (the package is not installed in this kernel) or `taskscope:failed:<reason>` (installed
+ * but broken: telling the user to pip install it would mislead).
+ */
 export const REGISTER_CODE = [
   'try:',
   '    import taskscope.bridge as _taskscope_bridge',
   '    _taskscope_bridge.register()',
   "    print('taskscope:ok', end='')",
-  'except ImportError:',
-  "    print('taskscope:missing', end='')",
+  'except ModuleNotFoundError as _taskscope_error:',
+  "    if _taskscope_error.name in ('taskscope', 'taskscope.bridge'):",
+  "        print('taskscope:missing', end='')",
+  '    else:',
+  "        print('taskscope:failed:' + repr(_taskscope_error), end='')",
+  'except Exception as _taskscope_error:',
+  "    print('taskscope:failed:' + repr(_taskscope_error), end='')",
   'finally:',
-  "    globals().pop('_taskscope_bridge', None)"
+  "    globals().pop('_taskscope_bridge', None)",
+  "    globals().pop('_taskscope_error', None)"
 ].join('\n');
 
 export class KernelBridge implements IDisposable {
@@ -63,7 +73,7 @@ export class KernelBridge implements IDisposable {
       return;
     }
     if (outcome !== 'ok') {
-      this.model.setState('missing');
+      this.model.setState(outcome);
       return;
     }
     const comm = kernel.createComm(COMM_TARGET);
@@ -118,6 +128,8 @@ export class KernelBridge implements IDisposable {
     }
     if (reply.op === 'hello') {
       this.model.setState(reply.recording ? 'recording' : 'stopped');
+    } else if (reply.op === 'status') {
+      this.model.setState(reply.status.recording ? 'recording' : 'stopped');
     } else if (reply.op === 'error') {
       console.warn('taskscope kernel error:', reply.message);
     }

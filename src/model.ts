@@ -9,6 +9,7 @@ export type BridgeState =
   | 'connecting'
   | 'unsupported'
   | 'missing'
+  | 'failed'
   | 'stopped'
   | 'recording';
 
@@ -48,6 +49,8 @@ export function describeState(state: BridgeState): string {
       return 'taskscope works with Python kernels only';
     case 'missing':
       return `taskscope is not installed in this kernel: run ${INSTALL_HINT}`;
+    case 'failed':
+      return 'taskscope is installed in this kernel but failed to load: see the kernel log';
     case 'stopped':
       return 'taskscope: not recording';
     case 'recording':

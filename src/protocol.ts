@@ -19,6 +19,19 @@ export interface IRequest {
   [key: string]: unknown;
 }
 
+/** What the kernel records, as `taskscope.status()` returns it. */
+export interface IStatus {
+  recording: boolean;
+  rows: number;
+  rate: number;
+  dropped: number;
+  levels: { [level: string]: number };
+  sources: { [source: string]: number };
+  store: string | null;
+  session_id: string | null;
+  error?: string | null;
+}
+
 /** The kernel's greeting, sent when the comm opens and on request. */
 export interface IHelloReply {
   op: 'hello';
@@ -26,6 +39,49 @@ export interface IHelloReply {
   id?: number;
   taskscope_version: string;
   recording: boolean;
+  status?: IStatus;
+  seq?: number;
+}
+
+/**
+ * The kernel's status: a reply (with `id`) or a push (without). Pushes are numbered by
+ * `seq`; a gap means one was missed and the front end asks for `status` again.
+ */
+export interface IStatusReply {
+  op: 'status';
+  version: number;
+  id?: number;
+  seq: number;
+  status: IStatus;
+}
+
+/** One log row, DESIGN.md's columns; `created` in epoch seconds. */
+export interface IRow {
+  seq: number;
+  created: number;
+  level: string;
+  levelno: number;
+  source: string;
+  logger: string;
+  msg: string;
+  text: string;
+  hostname: string;
+  pid: number | null;
+  thread: string;
+  worker: string;
+  task: string;
+  extra: unknown;
+}
+
+/** A page of rows in reply to `query`, paged by `seq`. */
+export interface IRowsReply {
+  op: 'rows';
+  version: number;
+  id?: number;
+  rows: IRow[];
+  total: number | null;
+  first_seq: number | null;
+  last_seq: number | null;
 }
 
 /** The kernel could not answer a request. */
@@ -37,7 +93,7 @@ export interface IErrorReply {
 }
 
 /** Any message from the kernel. */
-export type Reply = IHelloReply | IErrorReply;
+export type Reply = IHelloReply | IStatusReply | IRowsReply | IErrorReply;
 
 /**
  * Check the shape of a message from the kernel; anything else is reported, not trusted.
@@ -56,6 +112,14 @@ export function parseReply(data: unknown): Reply | null {
         typeof msg.recording === 'boolean'
         ? (msg as unknown as IHelloReply)
         : null;
+    case 'status':
+      return typeof msg.seq === 'number' && isStatus(msg.status)
+        ? (msg as unknown as IStatusReply)
+        : null;
+    case 'rows':
+      return Array.isArray(msg.rows) && isCount(msg.total)
+        ? (msg as unknown as IRowsReply)
+        : null;
     case 'error':
       return typeof msg.message === 'string'
         ? (msg as unknown as IErrorReply)
@@ -63,4 +127,21 @@ export function parseReply(data: unknown): Reply | null {
     default:
       return null;
   }
+}
+
+function isStatus(value: unknown): value is IStatus {
+  if (typeof value !== 'object' || value === null) {
+    return false;
+  }
+  const status = value as { [key: string]: unknown };
+  return (
+    typeof status.recording === 'boolean' &&
+    typeof status.rows === 'number' &&
+    typeof status.levels === 'object' &&
+    status.levels !== null
+  );
+}
+
+function isCount(value: unknown): boolean {
+  return value === null || typeof value === 'number';
 }

@@ -24,7 +24,20 @@ const PLACEHOLDER_VALUES = new Map<string, unknown>([
   ['<string>', 'text'],
   ['<boolean>', true],
   ['<integer>', 3],
-  ['<object>', {}]
+  [
+    '<status>',
+    {
+      recording: false,
+      rows: 0,
+      rate: 0,
+      dropped: 0,
+      levels: {},
+      sources: {},
+      store: null,
+      session_id: null,
+      error: null
+    }
+  ]
 ]);
 
 /** Fill an example's placeholders with a value of the type they stand for. */

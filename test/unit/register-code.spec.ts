@@ -66,6 +66,28 @@ describe('REGISTER_CODE', () => {
     });
   });
 
+  it('prints taskscope:failed, not missing, where taskscope is installed but broken', () => {
+    // a taskscope package whose import fails for another reason than its absence
+    const broken = fs.mkdtempSync(path.join(os.tmpdir(), 'taskscope-broken-'));
+    try {
+      fs.mkdirSync(path.join(broken, 'taskscope'));
+      fs.writeFileSync(
+        path.join(broken, 'taskscope', '__init__.py'),
+        'import a_module_that_is_not_there\n'
+      );
+      const result = spawnSync(VENV_PYTHON, ['-S', '-c', REGISTER_CODE], {
+        cwd: broken,
+        encoding: 'utf8',
+        timeout: 60_000,
+        env: { ...process.env, PYTHONPATH: broken, PYTHONNOUSERSITE: '1' }
+      });
+      expect(result.stdout).toMatch(/^taskscope:failed:ModuleNotFoundError\(/);
+      expect(result.stdout).toContain('a_module_that_is_not_there');
+    } finally {
+      fs.rmSync(broken, { recursive: true, force: true });
+    }
+  });
+
   it('really is without taskscope under -I -S (the missing case is not vacuous)', () => {
     const probe = spawnSync(
       VENV_PYTHON,

@@ -6,6 +6,7 @@ export const ALL_STATES: BridgeState[] = [
   'connecting',
   'unsupported',
   'missing',
+  'failed',
   'stopped',
   'recording'
 ];

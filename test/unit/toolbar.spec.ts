@@ -9,6 +9,7 @@ const LABELS: Record<BridgeState, string> = {
   connecting: 'taskscope',
   unsupported: 'taskscope',
   missing: 'taskscope',
+  failed: 'taskscope',
   stopped: 'Logs off',
   recording: 'Recording'
 };
