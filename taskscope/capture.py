@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from . import record, safe
-from .collector import Collector, Item, quiet, quiet_threads
+from .collector import Collector, Item, converter, quiet, quiet_threads
 from .record import Caps, Row
 
 _get_ident = threading.get_ident
@@ -65,23 +65,6 @@ def _frozen(args: tuple[Any, ...]) -> bool:
     return True
 
 
-def _snapshot(rec: logging.LogRecord, source: str) -> Item:
-    """The fields of a record the row needs, as plain values: the record itself is not kept.
-
-    Keeping LogRecords (each with a ``__dict__``) alive in the queue made the cyclic GC
-    rescan them; a tuple of strings and numbers is untracked by it.
-    """
-    msg, args = rec.msg, rec.args
-    if args and (type(args) is not tuple or not _frozen(args)):
-        msg, args = _format_now(msg, args), None
-    attrs = rec.__dict__
-    extra = None if len(attrs) == _PLAIN_RECORD_SIZE else _extra_fields(attrs)
-    return (
-        _record_row, rec.created, rec.levelno, rec.levelname, rec.name, msg, args,
-        rec.threadName, rec.process, rec.exc_info, rec.exc_text, rec.stack_info, extra, source,
-    )
-
-
 def _format_now(msg: object, args: Any) -> str:
     """``msg % args`` on the emitting thread, quiet: what a ``__str__`` logs or prints
     meanwhile is not captured (no re-entry, no recursion through our handler)."""
@@ -101,12 +84,13 @@ def _extra_fields(attrs: dict[str, Any]) -> dict[str, Any] | None:
     return {k: attrs[k] for k in sorted(keys) if k in attrs} if keys else None
 
 
+@converter("log")
 def _record_row(item: Item, caps: Caps) -> Row:
     """Convert: a snapshot of a LogRecord into a row (on the writer thread)."""
     (_, created, levelno, levelname, name, msg, args, thread, process,
      exc_info, exc_text, stack_info, extra, source) = item
     return record.make_row(
-        created, levelno, source, name, safe.clean(safe.format_message(msg, args)), caps,
+        created, levelno, source, name, safe.format_message(msg, args), caps,
         thread=thread or "",
         detail=_record_detail(exc_info, exc_text, stack_info),
         extra=safe.to_json(extra, caps.extra) if extra else None,
@@ -124,7 +108,7 @@ def _record_detail(exc_info: Any, exc_text: str | None, stack_info: str | None) 
         parts.append(safe.safe_str(exc_text))
     if stack_info:
         parts.append(safe.safe_str(stack_info))
-    return safe.clean("\n".join(p.rstrip("\n") for p in parts)) if parts else ""
+    return "\n".join(p.rstrip("\n") for p in parts) if parts else ""
 
 
 def format_exception(exc: BaseException | None) -> str:
@@ -171,6 +155,12 @@ class CaptureHandler(logging.Handler):
             pass
 
     def _enqueue(self, rec: logging.LogRecord) -> None:
+        """Take the fields of ``rec`` the row needs, as plain values, and queue them.
+
+        The record itself is not kept: LogRecords (each with a ``__dict__``) alive in the
+        queue made the cyclic GC rescan them, while a tuple of strings and numbers is
+        untracked by it. One function on purpose: every call here costs on the hot path.
+        """
         if rec.thread in quiet_threads:
             return
         try:
@@ -184,7 +174,16 @@ class CaptureHandler(logging.Handler):
         if waiting >= self._queue_size:
             self.collector.count_drop()
             return
-        queue.append(_snapshot(rec, source))
+        msg, args = rec.msg, rec.args
+        if args and (type(args) is not tuple or not (
+                type(args[0]) in _IMMUTABLE_ARGS if len(args) == 1 else _frozen(args))):
+            msg, args = _format_now(msg, args), None
+        attrs = rec.__dict__
+        queue.append((
+            "log", rec.created, rec.levelno, rec.levelname, rec.name, msg, args,
+            rec.threadName, rec.process, rec.exc_info, rec.exc_text, rec.stack_info,
+            None if len(attrs) == _PLAIN_RECORD_SIZE else _extra_fields(attrs), source,
+        ))
         if waiting + 1 == self._wake_at:
             self._wake.set()
 
@@ -407,11 +406,12 @@ _NATURAL_KEY = "taskscope-natural-level"
 # --- stdout / stderr -----------------------------------------------------------------------
 
 
+@converter("line")
 def _line_row(item: Item, caps: Caps) -> Row:
     """Convert: one complete output line into a row (``dropped``: characters cut already)."""
     _, created, stream, levelno, line, thread, dropped = item
     return record.make_row(
-        created, levelno, record.PRINT, stream, safe.clean(terminal_line(line)), caps,
+        created, levelno, record.PRINT, stream, terminal_line(line), caps,
         thread=thread, dropped=dropped,
     )
 
@@ -444,89 +444,41 @@ class StreamTee:
     (``set_parent`` for ipykernel's cell routing, ``fileno``, ``isatty``, ``encoding``,
     ``flush``, ...) is the wrapped stream's own. Partial lines wait per thread, so lines
     from threads do not interleave; a pending one is stored at stop.
+
+    ``write`` and ``take`` are closures made per instance (see :func:`_line_writer`): with
+    ``__getattr__`` defined, every ``self.x`` lookup goes through Python's slow attribute
+    hook, and ``write`` runs for every piece of every ``print``.
     """
 
     _own = frozenset({
-        "inner", "stream", "levelno", "collector", "capturing", "line_cap", "_partial", "_overflow", "_buffer",
+        "inner", "stream", "levelno", "collector", "capturing", "line_cap", "write", "take",
+        "_partial", "_overflow", "_buffer",
     })
 
     def __init__(self, inner: Any, stream: str, levelno: int, collector: Collector, line_cap: int) -> None:
-        object.__setattr__(self, "inner", inner)
-        object.__setattr__(self, "stream", stream)
-        object.__setattr__(self, "levelno", levelno)
-        object.__setattr__(self, "collector", collector)
-        object.__setattr__(self, "capturing", True)
-        object.__setattr__(self, "line_cap", line_cap)
-        object.__setattr__(self, "_partial", {})
-        object.__setattr__(self, "_overflow", {})
-        object.__setattr__(self, "_buffer", None)
-
-    def write(self, text: str) -> Any:
-        """Write through, then keep the text: the hot path of every ``print``.
-
-        A piece without a line end is only appended to this thread's pending list (no
-        string building); a line end sends the joined line(s) to the queue.
-        """
-        written = self.inner.write(text)
-        if self.capturing:
-            try:
-                if "\n" in text or "\r" in text:
-                    self.take(text)
-                elif text:
-                    pending = self._partial.get(_get_ident())
-                    if pending is None:
-                        self._partial[_get_ident()] = [text]
-                    elif len(pending) < _MAX_PIECES:
-                        pending.append(text)
-                    else:
-                        self.take(text)
-            except Exception:  # noqa: BLE001 - output must never fail because of us
-                pass
-        return written
+        own = {
+            "inner": inner, "stream": stream, "levelno": levelno, "collector": collector,
+            "capturing": True, "line_cap": line_cap, "_partial": {}, "_overflow": {}, "_buffer": None,
+        }
+        vars(self).update(own)
+        write, take = _line_writer(vars(self))
+        vars(self).update(write=write, take=take)
 
     def writelines(self, lines: Iterable[str]) -> None:
         """Each piece as a write, as ``TextIOBase.writelines`` does."""
+        write = self.write
         for line in lines:
-            self.write(line)
-
-    def take(self, text: str, thread: str | None = None) -> None:
-        """Add ``text`` to this thread's pending line; enqueue every line it completes.
-
-        A pending line rewritten by CRs (progress bars) keeps only its last state; one
-        longer than ``line_cap`` keeps its head and counts the rest, cut at the line end:
-        one row per line, memory bounded. Output of taskscope's own threads is dropped.
-        """
-        if type(text) is not str or not text:
-            return
-        ident = _get_ident()
-        pieces = self._partial.pop(ident, None)
-        if ident in quiet_threads:
-            return
-        lines = (text if pieces is None else "".join(pieces) + text).split("\n")
-        rest = lines.pop()
-        for line in lines:
-            self._enqueue(line, thread, self._overflow.pop(ident, 0))
-        if rest:
-            if "\r" in rest:
-                rest = _keep_from_last_cr(rest)
-            if len(rest) > self.line_cap:
-                self._overflow[ident] = self._overflow.get(ident, 0) + len(rest) - self.line_cap
-                rest = rest[:self.line_cap]
-            self._partial[ident] = [rest]
-
-    def _enqueue(self, line: str, thread: str | None, dropped: int = 0) -> None:
-        self.collector.offer(
-            (_line_row, _now(), self.stream, self.levelno, line, thread or _current_thread().name, dropped)
-        )
+            write(line)
 
     def flush_partial(self) -> None:
         """Store every thread's pending partial line (at stop)."""
         names = {t.ident: t.name for t in threading.enumerate()}
-        partial = self._partial
+        partial, overflow = self._partial, self._overflow
         for ident in list(partial):
             pieces = partial.pop(ident, None)
             if pieces and ident not in quiet_threads:
-                self._enqueue("".join(pieces), names.get(ident, f"thread {ident}"), self._overflow.pop(ident, 0))
+                self.collector.offer(_line_item(
+                    self, "".join(pieces), names.get(ident, f"thread {ident}"), overflow.pop(ident, 0)))
 
     @property
     def buffer(self) -> Any:
@@ -535,11 +487,11 @@ class StreamTee:
         tee = self._buffer
         if tee is None or tee.inner is not inner_buffer:
             tee = BufferTee(inner_buffer, self)
-            object.__setattr__(self, "_buffer", tee)
+            vars(self)["_buffer"] = tee
         return tee
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
+        return getattr(vars(self)["inner"], name)
 
     def __setattr__(self, name: str, value: Any) -> None:
         """Our own names (and patches of our methods, like IPython's ``write`` tee for
@@ -560,6 +512,82 @@ class StreamTee:
 
     def __repr__(self) -> str:
         return f"<taskscope tee of {self.inner!r}>"
+
+
+def _line_item(tee: StreamTee | dict[str, Any], line: str, thread: str | None, dropped: int) -> Item:
+    """The queue item of one complete output line."""
+    own = tee if isinstance(tee, dict) else vars(tee)
+    return ("line", _now(), own["stream"], own["levelno"], line, thread or _current_thread().name, dropped)
+
+
+def _line_writer(own: dict[str, Any]) -> tuple[Callable[[str], Any], Callable[..., None]]:
+    """The tee's ``write`` (hot path) and ``take`` (line splitting), over its own dict."""
+    partial: dict[int, list[str]] = own["_partial"]
+    overflow: dict[int, int] = own["_overflow"]
+    inner = own["inner"]
+    collector: Collector = own["collector"]
+    line_cap: int = own["line_cap"]
+    stream: str = own["stream"]
+    levelno: int = own["levelno"]
+    queue, queue_size, wake_at, wake = collector.queue, collector.queue_size, collector.wake_at, collector.wake
+
+    def write(text: str) -> Any:
+        """Write through, then keep the text: the hot path of every ``print``.
+
+        A piece without a line end is only appended to this thread's pending list (no
+        string building); a line end sends the joined line(s) to the queue.
+        """
+        written = inner.write(text)
+        if own["capturing"]:
+            try:
+                if "\n" in text or "\r" in text:
+                    take(text)
+                elif text:
+                    ident = _get_ident()
+                    pending = partial.get(ident)
+                    if pending is None:
+                        partial[ident] = [text]
+                    elif len(pending) < _MAX_PIECES:
+                        pending.append(text)
+                    else:
+                        take(text)
+            except Exception:  # noqa: BLE001 - output must never fail because of us
+                pass
+        return written
+
+    def take(text: str, thread: str | None = None) -> None:
+        """Add ``text`` to this thread's pending line; enqueue every line it completes.
+
+        A pending line rewritten by CRs (progress bars) keeps only its last state; one
+        longer than ``line_cap`` keeps its head and counts the rest, cut at the line end:
+        one row per line, memory bounded. Output of taskscope's own threads is dropped.
+        """
+        if type(text) is not str or not text:
+            return
+        ident = _get_ident()
+        pieces = partial.pop(ident, None)
+        if ident in quiet_threads:
+            return
+        lines = (text if pieces is None else "".join(pieces) + text).split("\n")
+        rest = lines.pop()
+        for line in lines:  # collector.offer, inlined: this runs for every printed line
+            dropped = overflow.pop(ident, 0) if overflow else 0
+            waiting = len(queue)
+            if waiting >= queue_size:
+                collector.count_drop()
+                continue
+            queue.append(("line", _now(), stream, levelno, line, thread or _current_thread().name, dropped))
+            if waiting + 1 == wake_at:
+                wake.set()
+        if rest:
+            if "\r" in rest:
+                rest = _keep_from_last_cr(rest)
+            if len(rest) > line_cap:
+                overflow[ident] = overflow.get(ident, 0) + len(rest) - line_cap
+                rest = rest[:line_cap]
+            partial[ident] = [rest]
+
+    return write, take
 
 
 class BufferTee:
@@ -674,13 +702,14 @@ def _find_module(filename: str) -> str:
     return "py.warnings"
 
 
+@converter("warning")
 def _warning_row(item: Item, caps: Caps) -> Row:
     """Convert: a shown warning into a WARNING row named after the warning's module."""
     _, created, message, category, filename, lineno, thread = item
     name = getattr(category, "__name__", "Warning")
     logger = module_for_file(safe.safe_str(filename))
-    msg = safe.clean(f"{name}: {safe.safe_str(message)}")
-    where = safe.clean(f"{filename}:{lineno}")
+    msg = f"{name}: {safe.safe_str(message)}"
+    where = f"{filename}:{lineno}"
     return record.make_row(
         created, logging.WARNING, record.source_of(logger), logger, msg, caps, thread=thread,
         detail=f"  {where}",
@@ -688,14 +717,15 @@ def _warning_row(item: Item, caps: Caps) -> Row:
     )
 
 
+@converter("exception")
 def _exception_row(item: Item, caps: Caps) -> Row:
     """Convert: an uncaught exception into an ERROR row with its traceback."""
     _, created, exc, logger, thread, extra = item
     name = type(exc).__name__
-    msg = safe.clean(f"{name}: {safe.safe_str(exc)}" if not isinstance(exc, RecursionError) else f"{name}")
+    msg = f"{name}: {safe.safe_str(exc)}" if not isinstance(exc, RecursionError) else f"{name}"
     return record.make_row(
         created, logging.ERROR, record.source_of(logger), logger, msg, caps, thread=thread,
-        detail=safe.clean(format_exception(exc)),
+        detail=format_exception(exc),
         extra=safe.to_json({"exception": name, **extra}, caps.extra),
     )
 
@@ -834,7 +864,7 @@ class Capture:
         def showwarning(message: Any, category: Any, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
             if capture.installed and _get_ident() not in quiet_threads:
                 capture.collector.offer(
-                    (_warning_row, _now(), message, category, filename, lineno, _current_thread().name)
+                    ("warning", _now(), message, category, filename, lineno, _current_thread().name)
                 )
             with quiet():
                 previous(message, category, filename, lineno, file, line)
@@ -866,7 +896,7 @@ class Capture:
                 info = getattr(result, "info", None)
                 extra = {"execution_count": getattr(result, "execution_count", None),
                          "cell_id": getattr(info, "cell_id", None)}
-                capture.collector.offer((_exception_row, _now(), error, "__main__", _current_thread().name, extra))
+                capture.collector.offer(("exception", _now(), error, "__main__", _current_thread().name, extra))
             except Exception:  # noqa: BLE001
                 pass
 
@@ -881,7 +911,7 @@ class Capture:
         def excepthook(etype: type[BaseException], value: BaseException, tb: Any) -> None:
             if capture.installed:
                 try:
-                    capture.collector.offer((_exception_row, _now(), value, "__main__", _current_thread().name, {}))
+                    capture.collector.offer(("exception", _now(), value, "__main__", _current_thread().name, {}))
                 except Exception:  # noqa: BLE001
                     pass
             with quiet():

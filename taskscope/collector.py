@@ -1,7 +1,7 @@
 """The bounded queue between emitting code and the store, and the one thread that writes.
 
 Emitting code (the capture's hot path) only appends an *item* to a ``deque``: a tuple
-``(convert, *fields)`` whose ``convert(item, caps)`` builds the row later, on the
+``(tag, *fields)``; the converter registered for the tag builds the row later, on the
 writer thread. ``deque.append`` and ``len`` are atomic under the GIL, so the hot path
 takes no lock; when the queue is full the item is counted as dropped and the caller
 moves on. The count is exact (a lock only on that rare path), so
@@ -49,6 +49,19 @@ Item = tuple[Any, ...]
 Convert = Callable[[Item, Caps], "Row | None"]
 Subscriber = Callable[[int, int, dict[str, dict[str, int]]], None]
 
+#: How each kind of item becomes a row, by the tag an item starts with. A tag (a str),
+#: not the function itself: a tuple holding only strings and numbers is untracked by the
+#: cyclic GC, so a full queue costs the collector nothing; one holding a function is not.
+CONVERTERS: dict[str, Convert] = {}
+
+
+def converter(tag: str) -> Callable[[Convert], Convert]:
+    """Register the function that turns items tagged ``tag`` into rows (on the writer)."""
+    def register(convert: Convert) -> Convert:
+        CONVERTERS[tag] = convert
+        return convert
+    return register
+
 
 class Sink(Protocol):
     """What the writer thread writes to (a :class:`taskscope.store.Store`)."""
@@ -70,8 +83,9 @@ class Marker:
         self.done = threading.Event()
 
 
+@converter("row")
 def ready_row(item: Item, caps: Caps) -> Row:
-    """Convert for items that already carry a finished row: ``(ready_row, row)``."""
+    """Items that already carry a finished row: ``("row", row)``."""
     return item[1]
 
 
@@ -297,7 +311,7 @@ class Collector:
     def _convert(self, item: Item) -> Row:
         """One item's row; a converter that fails still leaves a marked row behind."""
         try:
-            row = item[0](item, self.caps)
+            row = CONVERTERS[item[0]](item, self.caps)
         except Exception as exc:  # noqa: BLE001 - never lose the batch for one item
             row = None
             failure = exc

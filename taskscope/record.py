@@ -139,7 +139,7 @@ def make_row(
 ) -> Row:
     """A row in :data:`FIELDS` order, message and text cut to ``caps``.
 
-    Strings are assumed clean (no lone surrogates); the store cleans a batch that is not.
+    Strings may hold lone surrogates: the store escapes them only in a batch that has one.
     ``dropped`` counts characters already cut off the end of ``msg``.
     """
     name = level if level is not None else logging.getLevelName(levelno)
@@ -167,8 +167,8 @@ def row_from_dict(data: Mapping[str, Any], caps: Caps) -> Row:
     """
     levelno = _int(data.get("levelno"), logging.INFO)
     level = data.get("level")
-    logger = safe.clean(safe.safe_str(data.get("logger") or ""))
-    msg = safe.clean(safe.safe_str(data.get("msg", "")))
+    logger = safe.safe_str(data.get("logger") or "")
+    msg = safe.safe_str(data.get("msg", ""))
     text = data.get("text")
     extra = data.get("extra")
     created = _float(data.get("created"), time.time())
@@ -177,15 +177,15 @@ def row_from_dict(data: Mapping[str, Any], caps: Caps) -> Row:
         safe.safe_str(data.get("source") or source_of(logger)),
         logger, msg, caps,
         level=safe.safe_str(level) if level else None,
-        thread=safe.clean(safe.safe_str(data.get("thread") or "")),
+        thread=safe.safe_str(data.get("thread") or ""),
         extra=_extra_json(extra, caps),
-        hostname=safe.clean(safe.safe_str(data.get("hostname") or HOSTNAME)),
+        hostname=safe.safe_str(data.get("hostname") or HOSTNAME),
         pid=_int(data.get("pid"), os.getpid()),
-        worker=safe.clean(safe.safe_str(data.get("worker") or "")),
-        task=safe.clean(safe.safe_str(data.get("task") or "")),
+        worker=safe.safe_str(data.get("worker") or ""),
+        task=safe.safe_str(data.get("task") or ""),
     )
     if isinstance(text, str) and text:
-        row = row[:6] + (safe.cut(safe.clean(text), caps.text),) + row[7:]
+        row = row[:6] + (safe.cut(text, caps.text),) + row[7:]
     return row
 
 
@@ -194,7 +194,7 @@ def _extra_json(extra: object, caps: Caps) -> str | None:
     if extra is None or extra == "":
         return None
     if isinstance(extra, str):
-        return safe.cut(safe.clean(extra), caps.extra)
+        return safe.cut(extra, caps.extra)
     return safe.to_json(extra, caps.extra)
 
 

@@ -26,7 +26,7 @@ from typing import Any
 from . import record
 from ._version import __version__
 from .capture import Capture, parse_level
-from .collector import Collector, Item, Subscriber, ready_row
+from .collector import Collector, Item, Subscriber, converter
 from .record import Caps, Row
 from .store import Store, new_session_id, session_path
 
@@ -167,7 +167,7 @@ def enqueue_rows(rows: Sequence[Mapping[str, Any]]) -> int:
     session = _session
     if session is None or session.capture is None:
         return 0
-    items: list[Item] = [(_dict_row, row) for row in rows]
+    items: list[Item] = [("dict", row) for row in rows]
     return session.collector.offer_many(items)
 
 
@@ -293,9 +293,10 @@ def _kernel_id() -> str:
 
 def _system(collector: Collector, msg: str, extra: Mapping[str, Any]) -> None:
     """Queue a SYSTEM row (started, stopped)."""
-    collector.offer_own((ready_row, record.system_row(msg, collector.caps, extra)))
+    collector.offer_own(("row", record.system_row(msg, collector.caps, extra)))
 
 
+@converter("dict")
 def _dict_row(item: Item, caps: Caps) -> Row:
     """Convert: a ready-made row dict (enqueue_rows) made safe."""
     return record.row_from_dict(item[1], caps)
