@@ -133,6 +133,7 @@ class CaptureHandler(logging.Handler):
         self.collector = collector
         self.thresholds = dict(thresholds)
         self._classes: dict[str, tuple[str, int]] = {}
+        self.policy: LevelPolicy | None = None
         self._queue = collector.queue
         self._queue_size = collector.queue_size
         self._wake_at = collector.wake_at
@@ -146,13 +147,6 @@ class CaptureHandler(logging.Handler):
         source = record.source_of(name)
         found = self._classes[name] = (source, self.thresholds[source])
         return found
-
-    def capture(self, rec: logging.LogRecord) -> None:
-        """Enqueue ``rec`` if its source's capture level lets it (no last-resort step)."""
-        try:
-            self._enqueue(rec)
-        except Exception:  # noqa: BLE001 - logging must never raise into user code
-            pass
 
     def _enqueue(self, rec: logging.LogRecord) -> None:
         """Take the fields of ``rec`` the row needs, as plain values, and queue them.
@@ -212,6 +206,8 @@ class CaptureHandler(logging.Handler):
         last = logging.lastResort
         if last is None or rec.levelno < last.level or self._other_handlers(rec.name):
             return
+        if self.policy is not None and rec.levelno < self.policy.natural_level(rec.name):
+            return  # exists only because we lowered a level: without us, nothing printed
         with quiet():
             last.handle(rec)
 
@@ -237,10 +233,10 @@ _LAST_RESORT_LEVEL = logging.WARNING
 
 
 class LevelGuard(logging.Filter):
-    """A filter on a user logger whose level we lowered: other handlers see what they saw.
+    """A filter on other handlers while we lowered levels: they see what they saw before.
 
-    Records below the level the logger would have without taskscope go to our handler
-    only (the filter captures them and stops them); the rest pass on as before.
+    A record below the level its logger would have without taskscope exists only
+    because we lowered a level: this handler skips it (ours, on the root, still gets it).
     """
 
     def __init__(self, policy: LevelPolicy) -> None:
@@ -249,29 +245,27 @@ class LevelGuard(logging.Filter):
 
     def filter(self, rec: logging.LogRecord) -> bool:  # type: ignore[override]
         try:
-            if rec.levelno >= self.policy.natural_level(rec.name):
-                return True
-            self.policy.handler.capture(rec)
-        except Exception:  # noqa: BLE001 - never raise into user code
+            return rec.levelno >= self.policy.natural_level(rec.name)
+        except Exception:  # noqa: BLE001 - a filter must never raise into user code
             return True
-        return False
 
 
 class LevelPolicy:
-    """Which records exist while recording, without changing what other handlers see.
+    """Which records exist while recording, without changing what any handler shows.
 
     A root handler only sees records that pass their logger's effective level, so to
-    capture a user's DEBUG lines (root is WARNING by default) a level must be lowered.
-    We lower only:
+    capture a user's DEBUG lines (root is WARNING by default) levels must be lowered:
 
-    - user loggers (registered names and ``__main__``) whose own level is NOTSET, to the
-      user capture level, with a :class:`LevelGuard` on them and on the loggers below
-      them so the lines below their former level reach our handler only;
-    - the root logger, to the library capture level, and only while no handler but ours
-      (and NullHandlers) could see the extra records; re-checked on every writer tick
-      and around ``logging.basicConfig``.
+    - user loggers (registered names and ``__main__``) whose own level is NOTSET get the
+      user capture level;
+    - the root logger gets the library capture level, if it is above it (never lower:
+      libraries' DEBUG calls stay as cheap as they were).
 
-    Every change is undone at stop, unless the user changed that level meanwhile.
+    Every other handler (NullHandlers aside) gets a :class:`LevelGuard` filter, so a
+    ``basicConfig`` console, ipykernel's ``tornado`` handler or a file handler shows
+    exactly what it showed before. Handlers added while recording are guarded on the
+    next writer tick (and at once by ``logging.basicConfig``). Every change is undone at
+    stop, unless the user changed that level meanwhile.
     """
 
     def __init__(self, handler: CaptureHandler, user_level: int, library_level: int) -> None:
@@ -280,23 +274,22 @@ class LevelPolicy:
         self.library_level = library_level
         self.guard = LevelGuard(self)
         self._lowered: dict[str, tuple[logging.Logger, int, int]] = {}
-        self._guarded: dict[str, logging.Logger] = {}
-        self._seen_loggers = -1
+        self._guarded: dict[int, logging.Handler] = {}
 
     # The natural level: the effective level as it would be without our changes.
 
     def natural_level(self, name: str) -> int:
         """The effective level logger ``name`` would have without taskscope."""
-        logger = logging.root.manager.loggerDict.get(name)
+        logger = logging.root if name == "root" else logging.root.manager.loggerDict.get(name)
+        if not isinstance(logger, logging.Logger):
+            return self._natural_of(logging.root)
         cache = getattr(logger, "_cache", None)
         if isinstance(cache, dict):
             found = cache.get(_NATURAL_KEY)
-            if found is not None:
-                return found
-        level = self._natural_of(logger if isinstance(logger, logging.Logger) else logging.root)
-        if isinstance(cache, dict):
-            cache[_NATURAL_KEY] = level  # logging clears _cache on any setLevel
-        return level
+            if found is None:
+                found = cache[_NATURAL_KEY] = self._natural_of(logger)  # logging clears _cache on setLevel
+            return found
+        return self._natural_of(logger)
 
     def _natural_of(self, logger: logging.Logger | None) -> int:
         while logger is not None:
@@ -315,88 +308,44 @@ class LevelPolicy:
     # Applying and undoing.
 
     def apply(self) -> None:
-        """Lower what is safe to lower now; guard the user loggers."""
+        """Guard the other handlers, then lower the user loggers and the root."""
+        self.guard_handlers()
         for name in sorted(record.user_logger_names()):
             self.apply_user(name)
-        self._apply_root()
-        self._seen_loggers = len(logging.root.manager.loggerDict)
+        root = logging.root
+        if "root" not in self._lowered and self.library_level < root.level:
+            self._lower(root, self.library_level)
 
     def apply_user(self, name: str) -> None:
-        """Lower one user logger (if NOTSET) and guard it and the loggers below it."""
+        """Give a user logger without a level of its own the user capture level."""
         logger = logging.getLogger(name)
         if logger.level == logging.NOTSET and name not in self._lowered:
             self._lower(logger, self.user_level)
-        self._guard_tree(name)
-
-    def _guard_tree(self, name: str) -> None:
-        prefix = name + "."
-        for other, logger in list(logging.root.manager.loggerDict.items()):
-            if (other == name or other.startswith(prefix)) and isinstance(logger, logging.Logger):
-                if other not in self._guarded:
-                    logger.addFilter(self.guard)
-                    self._guarded[other] = logger
 
     def _lower(self, logger: logging.Logger, level: int) -> None:
         self._lowered[logger.name] = (logger, logger.level, level)
         logger.setLevel(level)
 
-    def _restore(self, name: str) -> None:
-        logger, original, ours = self._lowered.pop(name)
-        if logger.level == ours:
-            logger.setLevel(original)
-
-    def _apply_root(self) -> None:
-        root = logging.root
-        lowered = "root" in self._lowered
-        base = self._lowered["root"][1] if lowered else root.level
-        wanted = self.library_level < base and not self._root_unsafe(base)
-        if wanted and not lowered:
-            self._lower(root, self.library_level)
-        elif lowered and not wanted:
-            self._restore("root")
-
-    def _root_unsafe(self, root_level: int) -> bool:
-        """Whether lowering root from ``root_level`` would show new records to a handler.
-
-        Unsafe when a handler (not ours, not a NullHandler) with a level below
-        ``root_level`` sits on a logger whose level comes from the root.
-        """
-        loggers: list[Any] = [logging.root, *list(logging.root.manager.loggerDict.values())]
-        for logger in loggers:
-            if not isinstance(logger, logging.Logger) or not logger.handlers:
-                continue
-            if not self._level_from_root(logger):
-                continue
-            for handler in list(logger.handlers):
+    def guard_handlers(self) -> None:
+        """Put the guard on every handler but ours and NullHandlers (new ones: each tick)."""
+        for logger in [logging.root, *list(logging.root.manager.loggerDict.values())]:
+            for handler in list(getattr(logger, "handlers", ())):
                 if handler is self.handler or isinstance(handler, logging.NullHandler):
                     continue
-                if handler.level < root_level:
-                    return True
-        return False
+                if id(handler) not in self._guarded:
+                    handler.addFilter(self.guard)
+                    self._guarded[id(handler)] = handler
 
-    def _level_from_root(self, logger: logging.Logger) -> bool:
-        node: logging.Logger | None = logger
-        while node is not None and node is not logging.root:
-            if self._original_level(node):
-                return False
-            node = node.parent
-        return True
-
-    def recheck(self) -> None:
-        """Periodic (writer tick): new loggers under user names get guarded; root re-decided."""
-        count = len(logging.root.manager.loggerDict)
-        if count != self._seen_loggers:
-            self._seen_loggers = count
-            for name in record.user_logger_names():
-                self._guard_tree(name)
-        self._apply_root()
+    recheck = guard_handlers
 
     def undo(self) -> None:
         """Put back every level we lowered (unless changed since) and remove the guards."""
         for name in list(self._lowered):
-            self._restore(name)
-        for logger in self._guarded.values():
-            logger.removeFilter(self.guard)
+            logger, original, ours = self._lowered.pop(name)
+            if logger.level == ours:
+                logger.setLevel(original)
+        for handler in self._guarded.values():
+            handler.removeFilter(self.guard)
         self._guarded.clear()
 
 
@@ -751,7 +700,7 @@ class Capture:
             record.SYSTEM_SOURCE: library_level,
         }
         self.handler = CaptureHandler(collector, thresholds)
-        self.policy = LevelPolicy(self.handler, user_level, library_level)
+        self.policy = self.handler.policy = LevelPolicy(self.handler, user_level, library_level)
         self._want_streams = streams
         self._want_warnings = warnings_
         self._want_exceptions = exceptions
@@ -780,6 +729,7 @@ class Capture:
         self.policy.apply()
         self._undo.append(self.policy.undo)
         record.on_mark(self._on_user_logger)
+        self._undo.append(lambda: record.off_mark(self._on_user_logger))
         self.collector.tick_hooks.append(self.policy.recheck)
         self._undo.append(lambda: _discard(self.collector.tick_hooks, self.policy.recheck))
         self._patch(logging, "basicConfig", self._basic_config(logging.basicConfig))

@@ -73,6 +73,12 @@ def on_mark(listener: Callable[[str], None]) -> None:
         _on_mark.append(listener)
 
 
+def off_mark(listener: Callable[[str], None]) -> None:
+    """Stop calling ``listener`` (at stop)."""
+    if listener in _on_mark:
+        _on_mark.remove(listener)
+
+
 def _under(name: str, prefixes: Any) -> bool:
     """Whether ``name`` is one of ``prefixes`` or a logger below one."""
     return any(name == p or name.startswith(p + ".") for p in prefixes)

@@ -128,23 +128,58 @@ def test_a_level_the_user_set_while_recording_stays(fresh_runtime: Any) -> None:
         assert log.level == logging.ERROR
 
 
-def test_user_debug_never_reaches_a_root_handler_that_did_not_see_it_before(fresh_runtime: Any) -> None:
-    console = io.StringIO()
+def test_a_handler_shows_exactly_what_it_showed_before(fresh_runtime: Any) -> None:
+    """Lowered levels make more records; every other handler still sees only the old ones."""
+    console, lib_file = io.StringIO(), io.StringIO()
     with bare_root() as root, fresh_logger("myapp4"), fresh_logger("lib.x") as lib:
         handler = logging.StreamHandler(console)  # as logging.basicConfig() makes it: level NOTSET
         root.addHandler(handler)
+        lib_handler = logging.StreamHandler(lib_file)  # like ipykernel's handler on "tornado"
+        lib.addHandler(lib_handler)
         log = user_logger("myapp4")
         runtime.start()
-        assert root.level == logging.WARNING  # lowering root would show INFO lines on the console
+        assert (root.level, log.level) == (logging.INFO, logging.DEBUG)
         log.debug("hidden debug")
         log.info("hidden info")
         log.warning("shown warning")
         lib.info("library info stays unseen")
-        rows = stored(fresh_runtime, source="user")
+        lib.getChild("made.later").info("so does a new logger's")
+        lib.error("library error shown")
+        rows = stored(fresh_runtime)
+        runtime.stop()
+        assert handler.filters == [] and lib_handler.filters == []
+        root.removeHandler(handler)
+    assert console.getvalue() == "shown warning\nlibrary error shown\n"
+    assert lib_file.getvalue() == "library error shown\n"
+    assert [r["msg"] for r in rows if r["source"] != "system"] == [
+        "hidden debug", "hidden info", "shown warning", "library info stays unseen",
+        "so does a new logger's", "library error shown"]
+
+
+def test_a_handler_added_while_recording_is_guarded_too(fresh_runtime: Any) -> None:
+    console = io.StringIO()
+    with bare_root() as root, fresh_logger("lib.y") as lib:
+        runtime.start(flush_interval=0.01)
+        handler = logging.StreamHandler(console)
+        root.addHandler(handler)
+        assert fresh_runtime.flush() and fresh_runtime.flush()  # the second waits for a tick after the first
+        lib.info("not on the console")
+        lib.warning("on the console")
         runtime.stop()
         root.removeHandler(handler)
-    assert console.getvalue() == "shown warning\n"
-    assert [r["msg"] for r in rows] == ["hidden debug", "hidden info", "shown warning"]
+    assert console.getvalue() == "on the console\n"
+
+
+def test_no_last_resort_print_for_records_that_exist_only_because_of_us(
+        fresh_runtime: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    with bare_root(logging.ERROR), fresh_logger("lib.z") as lib:
+        runtime.start()
+        lib.warning("captured, but Python would not have made this record")
+        lib.error("printed by the last resort, as always")
+        rows = stored(fresh_runtime, logger="lib.z")
+        runtime.stop()
+    assert capsys.readouterr().err == "printed by the last resort, as always\n"
+    assert len(rows) == 2
 
 
 def test_last_resort_output_stays_when_ours_is_the_only_handler(fresh_runtime: Any, capsys: pytest.CaptureFixture[str]) -> None:

@@ -61,7 +61,8 @@ def test_cell_output_is_the_same_with_capture_on(kernel: Kernel) -> None:
 def test_every_kind_of_output_is_a_row(kernel: Kernel) -> None:
     kernel.run_ok("import taskscope as ts; ts.start()")
     kernel.run_ok(CELL)
-    kernel.run_ok("log = ts.logger.getLogger('kt.user'); log.debug('user debug line')")
+    kernel.run_ok("log = ts.logger.getLogger('kt.user'); log.debug('user debug line')\n"
+                  "logging.getLogger('kt.lib').info('library info line')")
     rows = store_rows(kernel, "seq > (SELECT MAX(seq) FROM rows WHERE msg = 'taskscope started')")
     got = {(r["source"], r["logger"], r["level"], r["msg"], r["thread"]) for r in rows}
     assert {
@@ -73,6 +74,7 @@ def test_every_kind_of_output_is_a_row(kernel: Kernel) -> None:
         ("print", "stdout", "INFO", "fd line", "fd 1"),
         ("print", "stderr", "WARNING", "fd err line", "fd 2"),
         ("user", "kt.user", "DEBUG", "user debug line", "MainThread"),
+        ("library", "kt.lib", "INFO", "library info line", "MainThread"),
     } <= got
     # the lines logging's last resort and the warning display wrote are not print rows too
     assert not [r for r in rows if r["source"] == "print" and ("library warning" in r["msg"] or "kernel warning" in r["msg"])]
