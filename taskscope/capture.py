@@ -803,8 +803,7 @@ class Capture:
                 except Exception:  # noqa: BLE001
                     pass
 
-        shell.events.register("pre_execute", pre_execute)
-        self._undo.append(lambda: _unregister(shell, "pre_execute", pre_execute))
+        self._on_event(shell, "pre_execute", pre_execute)
 
     def _install_warnings(self) -> None:
         """``warnings.showwarning`` chained: a WARNING row, then the display as before."""
@@ -850,8 +849,12 @@ class Capture:
             except Exception:  # noqa: BLE001
                 pass
 
-        shell.events.register("post_run_cell", post_run_cell)
-        self._undo.append(lambda: _unregister(shell, "post_run_cell", post_run_cell))
+        self._on_event(shell, "post_run_cell", post_run_cell)
+
+    def _on_event(self, shell: Any, event: str, callback: Callable[..., None]) -> None:
+        """Register an IPython event callback; unregister it at uninstall."""
+        shell.events.register(event, callback)
+        self._undo.append(lambda: _unregister(shell, event, callback))
 
     def _install_excepthook(self) -> None:
         """Outside IPython: ``sys.excepthook`` chained to the one we found."""

@@ -60,26 +60,23 @@ def clean(text: str) -> str:
 
 def safe_str(obj: object) -> str:
     """``str(obj)``, or a marked placeholder when ``__str__`` raises or recurses."""
-    if type(obj) is str:
-        return obj
-    try:
-        text = str(obj)
-    except BaseException as exc:  # noqa: BLE001 - a user's __str__ may raise anything
-        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
-            raise
-        return placeholder(f"str() of {_type_name(obj)} failed", exc)
-    return text if type(text) is str else placeholder(f"str() of {_type_name(obj)} not a str")
+    return obj if type(obj) is str else _text_of(str, obj)  # type: ignore[return-value]
 
 
 def safe_repr(obj: object) -> str:
     """``repr(obj)``, or a marked placeholder when ``__repr__`` raises or recurses."""
+    return _text_of(repr, obj)
+
+
+def _text_of(show: Any, obj: object) -> str:
+    """``show(obj)`` (``str`` or ``repr``) that never raises and is always a ``str``."""
     try:
-        text = repr(obj)
-    except BaseException as exc:  # noqa: BLE001 - a user's __repr__ may raise anything
+        text = show(obj)
+    except BaseException as exc:  # noqa: BLE001 - a user's __str__/__repr__ may raise anything
         if isinstance(exc, (KeyboardInterrupt, SystemExit)):
             raise
-        return placeholder(f"repr() of {_type_name(obj)} failed", exc)
-    return text if type(text) is str else placeholder(f"repr() of {_type_name(obj)} not a str")
+        return placeholder(f"{show.__name__}() of {_type_name(obj)} failed", exc)
+    return text if type(text) is str else placeholder(f"{show.__name__}() of {_type_name(obj)} not a str")
 
 
 def _type_name(obj: object) -> str:
