@@ -83,7 +83,12 @@ def _debug_disabled(log: logging.Logger) -> Callable[[int], None]:
 
 def _prints(n: int) -> None:
     for i in range(n):
-        print("line", i)
+        print("line", i)  # four writes: "line", " ", str(i), "\n"
+
+
+def _prints_one(n: int) -> None:
+    for _ in range(n):
+        print("one preformatted line")  # two writes: the text, "\n"
 
 
 def measure(n: int = 200_000, repeat: int = 5, print_n: int | None = None) -> dict[str, Any]:
@@ -107,8 +112,10 @@ def measure(n: int = 200_000, repeat: int = 5, print_n: int | None = None) -> di
     for label, options in (("hot path", hot), ("with writer", {})):
         for name, fn in cases.items():
             results[f"{name} [{label}]"] = _on_off(runtime, fn, n, repeat, options)
-    results["print [hot path]"] = _on_off(runtime, _prints, print_n, repeat, hot, sink=True)
-    results["print [with writer]"] = _on_off(runtime, _prints, print_n, repeat, {}, sink=True)
+    results["print('line', i) [hot path]"] = _on_off(runtime, _prints, print_n, repeat, hot, sink=True)
+    results["print('line', i) [with writer]"] = _on_off(runtime, _prints, print_n, repeat, {}, sink=True)
+    results["print(text) [hot path]"] = _on_off(runtime, _prints_one, print_n, repeat, hot, sink=True)
+    results["print(text) [with writer]"] = _on_off(runtime, _prints_one, print_n, repeat, {}, sink=True)
     return results
 
 

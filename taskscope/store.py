@@ -38,6 +38,10 @@ INDEXES: dict[str, str] = {
     "rows_created": "CREATE INDEX IF NOT EXISTS rows_created ON rows(created)",
 }
 
+#: 16 KiB pages: appending rows of a few hundred bytes ingests ~10-30% faster than with
+#: SQLite's default 4 KiB (W2), and the query side reads long runs of rows by seq.
+PAGE_SIZE = 16384
+
 _INSERT = f"INSERT INTO rows({', '.join(COLUMNS[1:])}, seq) VALUES ({', '.join('?' * len(COLUMNS))})"
 
 
@@ -85,6 +89,7 @@ class Store:
         """Create or reopen the file; call in the writer thread."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(self.path, isolation_level=None)
+        conn.execute(f"PRAGMA page_size={PAGE_SIZE}")  # takes effect on a new file only
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA busy_timeout=5000")

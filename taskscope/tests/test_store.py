@@ -49,6 +49,7 @@ def test_writer_connection_is_wal_with_synchronous_normal(tmp_path: Path) -> Non
     conn = s._connection()
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
+    assert conn.execute("PRAGMA page_size").fetchone()[0] == store.PAGE_SIZE
     s.close()
 
 
