@@ -890,8 +890,11 @@ class Capture:
     # Uninstalling.
 
     def uninstall(self) -> None:
-        """Store pending partial lines, then undo every change in reverse order."""
-        if not self.installed:
+        """Store pending partial lines, then undo every change in reverse order.
+
+        Also undoes a half-done :meth:`install` (whatever registered its undo).
+        """
+        if not self.installed and not self._undo:
             return
         self.installed = False
         for tee in self.tees.values():

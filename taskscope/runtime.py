@@ -210,14 +210,18 @@ def _validated(options: dict[str, Any]) -> dict[str, Any]:
 
 def _start_locked(options: dict[str, Any]) -> None:
     global _session
-    if _session is None:
-        _session = _new_session(options)
-    session = _session
+    fresh = _session is None
+    session = _session = _session or _new_session(options)
     session.options = options
     collector = session.collector
     _configure(collector, options)
     collector.sink = Store(session.path, _meta(session), options["indexes"])
-    collector.start()
+    try:
+        collector.start()
+    except RuntimeError:
+        if fresh:
+            _session = None  # a store that never opened is no session
+        raise
     capture = Capture(
         collector,
         user_level=parse_level(options["user_level"]),

@@ -141,7 +141,7 @@ def test_an_unwritable_home_fails_start_and_installs_nothing(fresh_runtime: Any,
     with pytest.raises(RuntimeError, match="could not open its store"):
         runtime.start()
     assert sys.stdout is stdout and logging.root.handlers == handlers
-    assert runtime.status()["recording"] is False
+    assert runtime.status()["recording"] is False and runtime.store_path() is None
 
 
 def test_flush_makes_rows_enqueued_before_it_visible(fresh_runtime: Any) -> None:
@@ -295,3 +295,15 @@ def test_interpreter_exit_stores_what_is_queued(tmp_path: Path) -> None:
     assert len([r for r in rows if r["logger"] == "__main__"]) == 5000
     assert [r["msg"] for r in rows if r["source"] == "print"] == ["no line end"]
     assert rows[-1]["msg"] == "taskscope stopped"
+
+
+def test_a_failed_install_puts_back_what_it_had_done(fresh_runtime: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    import warnings
+
+    monkeypatch.delattr(sys, "excepthook")  # the last hook cannot be chained: install fails there
+    before = (sys.stdout, sys.stderr, warnings.showwarning, logging.basicConfig, logging.root.handlers[:], logging.root.level)
+    with pytest.raises(AttributeError):
+        runtime.start()
+    after = (sys.stdout, sys.stderr, warnings.showwarning, logging.basicConfig, logging.root.handlers[:], logging.root.level)
+    assert after == before and all(a is b for a, b in zip(after[:4], before[:4]))
+    assert runtime.status()["recording"] is False
