@@ -9,25 +9,45 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime, timezone, tzinfo
 from pathlib import Path
-from typing import Any
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
 
 from . import display, query, runtime
 from .query import COLUMNS
 from .store import home
 
-_TEXT_DTYPE: Any = "str" if int(pd.__version__.split(".")[0]) >= 3 else object
-_DTYPES: dict[str, Any] = {
-    "seq": "int64", "levelno": "Int64", "pid": "Int64", "extra": object,
-    **{name: _TEXT_DTYPE for name in ("level", "source", "logger", "msg", "text",
-                                      "hostname", "thread", "worker", "task")},
-}
+
+
+def _pandas() -> Any:
+    """pandas, imported on first use so that ``import taskscope`` (every kernel) stays light."""
+    import pandas
+
+    return pandas
+
+
+@lru_cache(maxsize=None)
+def _text_dtype() -> Any:
+    return "str" if int(_pandas().__version__.split(".")[0]) >= 3 else object
+
+
+@lru_cache(maxsize=None)
+def _dtypes() -> dict[str, Any]:
+    text = _text_dtype()
+    return {
+        "seq": "int64", "levelno": "Int64", "pid": "Int64", "extra": object,
+        **{name: text for name in ("level", "source", "logger", "msg", "text",
+                                   "hostname", "thread", "worker", "task")},
+    }
+
 SESSION_COLUMNS: tuple[str, ...] = (
     "session_id", "started", "kernel_id", "hostname", "pid", "rows", "size_bytes", "path", "current",
 )
@@ -66,6 +86,7 @@ def _zone_keys() -> Iterator[str]:
 
 def local_times(epochs: Any) -> pd.Series:
     """Epoch seconds as a tz-aware local datetime Series (microseconds, like Python)."""
+    pd = _pandas()
     seconds = pd.Series(epochs, dtype="float64")
     utc = pd.to_datetime((seconds * 1e6).round(), unit="us", utc=True).astype("datetime64[us, UTC]")
     return utc.dt.tz_convert(local_zone())
@@ -76,6 +97,8 @@ def local_times(epochs: Any) -> pd.Series:
 
 def frame(rows: list[tuple[Any, ...]]) -> pd.DataFrame:
     """Stored rows as a DataFrame with the record's columns and fixed dtypes (also when empty)."""
+    pd = _pandas()
+    dtypes = _dtypes()
     columns = list(zip(*rows)) if rows else [()] * len(COLUMNS)
     data: dict[str, pd.Series] = {}
     for name, values in zip(COLUMNS, columns):
@@ -84,7 +107,7 @@ def frame(rows: list[tuple[Any, ...]]) -> pd.DataFrame:
         elif name == "extra":
             data[name] = pd.Series([query.parse_extra(v) for v in values], dtype=object)
         else:
-            data[name] = pd.Series(values, dtype=_DTYPES[name])
+            data[name] = pd.Series(values, dtype=dtypes[name])
     return pd.DataFrame(data, columns=list(COLUMNS))
 
 
@@ -302,15 +325,16 @@ def sessions() -> pd.DataFrame:
     infos = [info for info in map(_session_info, session_files()) if info is not None]
     infos.sort(key=lambda info: (info["started"] or 0.0, info["path"]), reverse=True)
     columns = {name: [info[name] for info in infos] for name in SESSION_COLUMNS}
+    pd, text = _pandas(), _text_dtype()
     return pd.DataFrame({
-        "session_id": pd.Series(columns["session_id"], dtype=_TEXT_DTYPE),
+        "session_id": pd.Series(columns["session_id"], dtype=text),
         "started": local_times(columns["started"]),
-        "kernel_id": pd.Series(columns["kernel_id"], dtype=_TEXT_DTYPE),
-        "hostname": pd.Series(columns["hostname"], dtype=_TEXT_DTYPE),
+        "kernel_id": pd.Series(columns["kernel_id"], dtype=text),
+        "hostname": pd.Series(columns["hostname"], dtype=text),
         "pid": pd.Series(columns["pid"], dtype="Int64"),
         "rows": pd.Series(columns["rows"], dtype="int64"),
         "size_bytes": pd.Series(columns["size_bytes"], dtype="int64"),
-        "path": pd.Series(columns["path"], dtype=_TEXT_DTYPE),
+        "path": pd.Series(columns["path"], dtype=text),
         "current": pd.Series(columns["current"], dtype=bool),
     })
 
@@ -322,11 +346,12 @@ def find_session(session: Any) -> Path:
         if found is None:
             raise ValueError("session: that dataset has no store yet")
         return found
-    if isinstance(session, pd.DataFrame):
+    pd = sys.modules.get("pandas")  # not loaded: session cannot be a pandas object
+    if pd is not None and isinstance(session, pd.DataFrame):
         if len(session) != 1:
             raise ValueError(f"session: pass one row of sessions(), not {len(session)}")
         session = session.iloc[0]
-    if isinstance(session, (pd.Series, Mapping)):
+    if isinstance(session, Mapping) or (pd is not None and isinstance(session, pd.Series)):
         if "path" not in session:
             raise ValueError("session: a row of sessions() needs its 'path'")
         return _existing(Path(str(session["path"])))
