@@ -112,6 +112,7 @@ class Collector:
         self.caps = caps
         self.error: str | None = None
         self.stored = 0
+        self.last_seq = 0  # seq of the newest committed row: front ends fetch rows after theirs
         self.levels: Counter[str] = Counter()
         self.sources: Counter[str] = Counter()
         self.tick_hooks: list[Callable[[], None]] = []
@@ -256,6 +257,8 @@ class Collector:
             self.error = f"{type(exc).__name__}: {exc}"
             self._opened.set()
             return
+        # a reopened store continues its numbering: so does last_seq
+        self.last_seq = max(self.last_seq, getattr(self.sink, "next_seq", 1) - 1)
         self._opened.set()
         try:
             stopping = False
@@ -348,6 +351,7 @@ class Collector:
         levels = Counter(row[1] for row in rows)
         sources = Counter(row[3] for row in rows)
         self.stored += len(rows)
+        self.last_seq = max(self.last_seq, last)
         self.levels.update(levels)
         self.sources.update(sources)
         self._notify(first, last, {"levels": dict(levels), "sources": dict(sources)})

@@ -111,7 +111,7 @@ def status() -> dict[str, Any]:
     if session is None:
         return {
             "recording": False, "levels": {}, "rows": 0, "rate": 0.0, "dropped": 0, "sources": {},
-            "store": None, "session_id": None, "queued": 0, "error": None,
+            "store": None, "session_id": None, "queued": 0, "error": None, "last_seq": 0,
         }
     collector = session.collector
     recording = session.capture is not None
@@ -126,6 +126,7 @@ def status() -> dict[str, Any]:
         "session_id": session.session_id,
         "queued": len(collector.queue),
         "error": collector.error,
+        "last_seq": collector.last_seq,
     }
 
 

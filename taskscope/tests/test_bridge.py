@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -67,3 +68,19 @@ def test_matcher_rejects_wrong_types() -> None:
     assert not matches({"op": "hello", "recording": "yes"}, {"op": "hello", "recording": "<boolean>"})
     assert not matches({"op": "hello"}, {"op": "hello", "version": 1})
     assert not matches(True, 1)
+
+
+def test_status_tells_the_newest_seq_across_stop_and_start(fresh_runtime: Any) -> None:
+    from taskscope import runtime
+
+    runtime.start(streams=False)
+    logging.getLogger("bridge.test").warning("one")
+    runtime.flush()
+    first = runtime.status()["last_seq"]
+    runtime.stop()
+    runtime.start(streams=False)
+    runtime.flush()
+    again = bridge.handle({"op": "status"})["status"]["last_seq"]
+    runtime.stop()
+    assert first >= 2  # "started" and our warning
+    assert again > first  # the store's numbering went on, and status says so
