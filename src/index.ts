@@ -3,8 +3,18 @@
  */
 import { JupyterFrontEndPlugin } from '@jupyterlab/application';
 
-import { notebookPlugin } from './plugins';
+import {
+  commandsPlugin,
+  statusBarPlugin,
+  toolbarPlugin,
+  trackerPlugin
+} from './plugins';
 
-const plugins: JupyterFrontEndPlugin<any>[] = [notebookPlugin];
+const plugins: JupyterFrontEndPlugin<any>[] = [
+  trackerPlugin,
+  toolbarPlugin,
+  statusBarPlugin,
+  commandsPlugin
+];
 
 export default plugins;

@@ -1,7 +1,10 @@
 /**
- * The live state of taskscope for one notebook kernel: a small model that views watch.
+ * The live state of taskscope for one notebook kernel: a small model that views watch
+ * (as jupyter-resource-usage does: the model holds figures, thin views draw them).
  */
 import { ISignal, Signal } from '@lumino/signaling';
+
+import { IStatus } from './protocol';
 
 /** Where the kernel end of taskscope stands. */
 export type BridgeState =
@@ -13,13 +16,31 @@ export type BridgeState =
   | 'stopped'
   | 'recording';
 
+/** A request the user made that the kernel has not answered yet. */
+export type PendingAction = 'start' | 'stop' | 'clear' | null;
+
 export class TaskscopeModel {
   /** The bridge's state. */
   get state(): BridgeState {
     return this._state;
   }
 
-  /** Emitted whenever the state changes. */
+  /** The kernel's last reported status; null before the first one. */
+  get status(): IStatus | null {
+    return this._status;
+  }
+
+  /** What the user asked for and is waiting on (the kernel may be busy). */
+  get pending(): PendingAction {
+    return this._pending;
+  }
+
+  /** The last error the kernel reported for a user action; null after a success. */
+  get error(): string | null {
+    return this._error;
+  }
+
+  /** Emitted whenever anything above changes. */
   get changed(): ISignal<this, void> {
     return this._changed;
   }
@@ -27,11 +48,32 @@ export class TaskscopeModel {
   setState(state: BridgeState): void {
     if (state !== this._state) {
       this._state = state;
+      if (state !== 'stopped' && state !== 'recording') {
+        this._pending = null;
+      }
+      this._changed.emit();
+    }
+  }
+
+  /** Take a status from the kernel: it decides recording or stopped. */
+  setStatus(status: IStatus): void {
+    this._status = status;
+    this._state = status.recording ? 'recording' : 'stopped';
+    this._changed.emit();
+  }
+
+  setPending(pending: PendingAction, error: string | null = null): void {
+    if (pending !== this._pending || error !== this._error) {
+      this._pending = pending;
+      this._error = error;
       this._changed.emit();
     }
   }
 
   private _state: BridgeState = 'no-kernel';
+  private _status: IStatus | null = null;
+  private _pending: PendingAction = null;
+  private _error: string | null = null;
   private _changed = new Signal<this, void>(this);
 }
 
@@ -56,4 +98,62 @@ export function describeState(state: BridgeState): string {
     case 'recording':
       return 'taskscope: recording';
   }
+}
+
+/** A compact count: 999, 1.2k, 35k, 1.2M. */
+export function formatCount(n: number): string {
+  if (n < 1000) {
+    return String(n);
+  }
+  const [value, unit] = n < 1e6 ? [n / 1e3, 'k'] : [n / 1e6, 'M'];
+  return `${value < 10 ? value.toFixed(1) : Math.round(value)}${unit}`;
+}
+
+/** Rows at WARNING or above, and at ERROR or above, from a status's level counts. */
+export function problemCounts(status: IStatus): { warnings: number; errors: number } {
+  let warnings = 0;
+  let errors = 0;
+  for (const [level, count] of Object.entries(status.levels)) {
+    if (level === 'WARNING') {
+      warnings += count;
+    } else if (level === 'ERROR' || level === 'CRITICAL') {
+      errors += count;
+    }
+  }
+  return { warnings, errors };
+}
+
+/** The tooltip: state, rate, sources, workers and drops. */
+export function describeStatus(model: TaskscopeModel): string {
+  const lines = [describeState(model.state)];
+  const status = model.status;
+  // figures once this kernel has a session (it has recorded at some point)
+  if (status?.session_id && (model.state === 'recording' || model.state === 'stopped')) {
+    const { warnings, errors } = problemCounts(status);
+    lines.push(
+      `${status.rows} rows (${warnings} warnings, ${errors} errors), ${status.rate} rows/s`
+    );
+    const sources = Object.entries(status.sources)
+      .map(([source, count]) => `${source} ${count}`)
+      .join(', ');
+    if (sources) {
+      lines.push(`sources: ${sources}`);
+    }
+    if (status.workers !== undefined) {
+      lines.push(`workers: ${status.workers.length}`);
+    }
+    if (status.dropped) {
+      lines.push(`${status.dropped} rows dropped (queue full)`);
+    }
+    if (status.error) {
+      lines.push(`store error: ${status.error}`);
+    }
+  }
+  if (model.pending) {
+    lines.push(`${model.pending} requested: waiting for the kernel`);
+  }
+  if (model.error) {
+    lines.push(`last action failed: ${model.error}`);
+  }
+  return lines.join('\n');
 }

@@ -1,36 +1,115 @@
 /**
- * The notebook plugin: one model and one kernel bridge per notebook panel, shown by a
- * toolbar item declared in settings (`jupyter.lab.toolbars`).
+ * The plugins: the tracker (a bridge per notebook, settings), the toolbar item declared
+ * in settings (`jupyter.lab.toolbars`), the status bar item and the commands.
  */
 import {
   JupyterFrontEnd,
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
-import { IToolbarWidgetRegistry } from '@jupyterlab/apputils';
-import { NotebookPanel } from '@jupyterlab/notebook';
+import { ICommandPalette, IToolbarWidgetRegistry } from '@jupyterlab/apputils';
+import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
+import { ISettingRegistry } from '@jupyterlab/settingregistry';
+import { IStatusBar } from '@jupyterlab/statusbar';
 
-import { KernelBridge } from './bridge';
-import { TaskscopeModel } from './model';
+import { addCommands, CommandIDs } from './commands';
+import { SettingsModel } from './settings';
+import { StatusView } from './statusview';
 import { TaskscopeToolbarItem, TOOLBAR_ITEM_NAME } from './toolbar';
+import { ITaskscopeTracker, TaskscopeTracker } from './tracker';
 
 export const PLUGIN_ID = 'jupyterlab-taskscope:plugin';
 
-export const notebookPlugin: JupyterFrontEndPlugin<void> = {
+/** The settings shared by every taskscope view; filled when the registry answers. */
+const settings = new SettingsModel();
+const refreshRate = () => settings.values.statusRefreshRate;
+
+export const trackerPlugin: JupyterFrontEndPlugin<ITaskscopeTracker> = {
   id: PLUGIN_ID,
-  description: 'Live control of taskscope logging from the notebook toolbar.',
+  description: "One taskscope kernel bridge per notebook, following the user's settings.",
   autoStart: true,
-  requires: [IToolbarWidgetRegistry],
-  activate: (_app: JupyterFrontEnd, toolbarRegistry: IToolbarWidgetRegistry) => {
+  provides: ITaskscopeTracker,
+  requires: [INotebookTracker],
+  optional: [ISettingRegistry],
+  activate: (
+    _app: JupyterFrontEnd,
+    notebooks: INotebookTracker,
+    registry: ISettingRegistry | null
+  ) => {
+    if (registry) {
+      registry
+        .load(PLUGIN_ID)
+        .then(loaded => settings.follow(loaded))
+        .catch(error => console.warn('taskscope settings:', error));
+    }
+    return new TaskscopeTracker(notebooks, () => settings.bridgeSettings());
+  }
+};
+
+export const toolbarPlugin: JupyterFrontEndPlugin<void> = {
+  id: 'jupyterlab-taskscope:toolbar',
+  description: 'The notebook toolbar toggle with live counts.',
+  autoStart: true,
+  requires: [IToolbarWidgetRegistry, ITaskscopeTracker],
+  activate: (
+    _app: JupyterFrontEnd,
+    toolbarRegistry: IToolbarWidgetRegistry,
+    tracker: ITaskscopeTracker
+  ) => {
     toolbarRegistry.addFactory<NotebookPanel>(
       'Notebook',
       TOOLBAR_ITEM_NAME,
-      panel => {
-        const model = new TaskscopeModel();
-        const bridge = new KernelBridge(panel.sessionContext, model);
-        const item = new TaskscopeToolbarItem(model);
-        item.disposed.connect(() => bridge.dispose());
-        return item;
-      }
+      panel => new TaskscopeToolbarItem(tracker.bridgeFor(panel), refreshRate)
     );
   }
+};
+
+export const statusBarPlugin: JupyterFrontEndPlugin<void> = {
+  id: 'jupyterlab-taskscope:statusbar',
+  description: "The current notebook's taskscope figures in the status bar.",
+  autoStart: true,
+  requires: [ITaskscopeTracker],
+  optional: [IStatusBar],
+  activate: (
+    app: JupyterFrontEnd,
+    tracker: ITaskscopeTracker,
+    statusBar: IStatusBar | null
+  ) => {
+    if (!statusBar) {
+      return;
+    }
+    const item = new StatusView({ refreshRate, tag: 'button' });
+    item.addClass('jp-taskscope-StatusItem');
+    item.node.addEventListener('click', () => {
+      if (app.commands.hasCommand(CommandIDs.openPanel)) {
+        void app.commands.execute(CommandIDs.openPanel);
+      } else {
+        void app.commands.execute('apputils:activate-command-palette', {
+          searchText: 'Task Logs'
+        });
+      }
+    });
+    tracker.currentChanged.connect((_, bridge) =>
+      item.setModel(bridge?.model ?? null)
+    );
+    item.setModel(tracker.current?.model ?? null);
+    statusBar.registerStatusItem('jupyterlab-taskscope:status', {
+      item,
+      align: 'left',
+      rank: 4,
+      isActive: () => tracker.current !== null
+    });
+  }
+};
+
+export const commandsPlugin: JupyterFrontEndPlugin<void> = {
+  id: 'jupyterlab-taskscope:commands',
+  description: 'Start, stop, toggle and clear recording from the palette.',
+  autoStart: true,
+  requires: [ITaskscopeTracker],
+  optional: [ICommandPalette],
+  activate: (
+    app: JupyterFrontEnd,
+    tracker: ITaskscopeTracker,
+    palette: ICommandPalette | null
+  ) => addCommands(app, tracker, palette)
 };

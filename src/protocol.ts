@@ -30,6 +30,10 @@ export interface IStatus {
   store: string | null;
   session_id: string | null;
   error?: string | null;
+  /** seq of the newest stored row: fetch rows after the last one you hold. */
+  last_seq?: number;
+  /** Addresses of the remote workers sending rows, where any are attached. */
+  workers?: string[];
 }
 
 /** The kernel's greeting, sent when the comm opens and on request. */
@@ -90,6 +94,15 @@ export interface IErrorReply {
   version: number;
   id?: number;
   message: string;
+}
+
+/** What `query` asks for: a filter and a keyset cursor. */
+export interface IQuery {
+  filter?: { [key: string]: unknown };
+  after_seq?: number | null;
+  before_seq?: number | null;
+  limit?: number;
+  newest_first?: boolean;
 }
 
 /** Any message from the kernel. */

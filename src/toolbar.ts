@@ -1,42 +1,44 @@
 /**
- * The notebook toolbar item: a thin view of a TaskscopeModel.
+ * The notebook toolbar item: a button that starts and stops recording for the
+ * notebook's kernel, showing the state and live counts (a StatusView).
  */
-import { Widget } from '@lumino/widgets';
+import { StatusView } from './statusview';
+import { KernelBridge } from './bridge';
 
-import { describeState, TaskscopeModel } from './model';
+/** What the item needs of a bridge: its model, and a toggle. */
+export type ToggleTarget = Pick<KernelBridge, 'model' | 'toggle'>;
 
 /** The item's name in `jupyter.lab.toolbars` (schema/plugin.json). */
 export const TOOLBAR_ITEM_NAME = 'taskscope';
 
-export class TaskscopeToolbarItem extends Widget {
-  constructor(model: TaskscopeModel) {
-    super({ node: document.createElement('div') });
+export class TaskscopeToolbarItem extends StatusView {
+  constructor(bridge: ToggleTarget, refreshRate?: () => number) {
+    super({ model: bridge.model, refreshRate, tag: 'button' });
     this.addClass('jp-taskscope-ToolbarItem');
-    this._dot = document.createElement('span');
-    this._dot.className = 'jp-taskscope-dot';
-    this._label = document.createElement('span');
-    this._label.className = 'jp-taskscope-label';
-    this.node.append(this._dot, this._label);
-    this._model = model;
-    model.changed.connect(this._render, this);
-    this._render();
+    this._bridge = bridge;
+    this.node.setAttribute('type', 'button');
+    this.node.addEventListener('click', this);
+  }
+
+  handleEvent(event: Event): void {
+    if (event.type === 'click') {
+      this._onClick();
+    }
   }
 
   dispose(): void {
-    this._model.changed.disconnect(this._render, this);
+    this.node.removeEventListener('click', this);
     super.dispose();
   }
 
-  private _render(): void {
-    const state = this._model.state;
-    this.node.dataset.state = state;
-    this.node.title = describeState(state);
-    // textContent only: nothing from the kernel is ever parsed as HTML
-    this._label.textContent =
-      state === 'recording' ? 'Recording' : state === 'stopped' ? 'Logs off' : 'taskscope';
+  private _onClick(): void {
+    const state = this._bridge.model.state;
+    if (state === 'recording' || state === 'stopped') {
+      this._bridge.toggle().catch(() => {
+        // the model holds the error; the tooltip shows it
+      });
+    }
   }
 
-  private _model: TaskscopeModel;
-  private _dot: HTMLSpanElement;
-  private _label: HTMLSpanElement;
+  private _bridge: ToggleTarget;
 }

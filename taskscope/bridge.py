@@ -59,9 +59,12 @@ class _Pusher:
     def poke(self) -> None:
         self._wake.set()
 
-    def status_message(self) -> dict[str, Any]:
+    def status_message(self, push: bool = False) -> dict[str, Any]:
+        """A status message; only pushes advance ``seq``, so every comm sees 1, 2, 3...
+        and a gap means a push was lost. Replies carry the current ``seq``."""
         with self._lock:
-            self.seq += 1
+            if push:
+                self.seq += 1
             seq = self.seq
         return {"op": "status", "version": PROTOCOL_VERSION, "seq": seq, "status": _status()}
 
@@ -78,7 +81,7 @@ class _Pusher:
             if not woken and state == self._last:
                 continue
             self._last = state
-            message = self.status_message()
+            message = self.status_message(push=True)
             message["status"] = state
             for comm in comms:
                 _send(comm, message)
