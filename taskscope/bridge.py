@@ -152,28 +152,51 @@ def _cursor(msg: dict[str, Any], name: str) -> int | None:
     return value
 
 
-def _query(msg: dict[str, Any]) -> dict[str, Any]:
+def _filters(msg: dict[str, Any]) -> dict[str, Any]:
+    """The request's filter, checked: a bad one is an error even before anything is stored."""
     filters = msg.get("filter", {})
     if not isinstance(filters, dict):
         raise ValueError("filter must be an object")
+    query.where(filters)
+    return filters
+
+
+def _query(msg: dict[str, Any]) -> dict[str, Any]:
+    filters = _filters(msg)
     after, before = _cursor(msg, "after_seq"), _cursor(msg, "before_seq")
     limit = query.check_limit(msg.get("limit", 500), maximum=query.MAX_PAGE_ROWS)
-    query.where(filters)  # a bad filter is an error even before anything is stored
     # No flush here: a page must never wait on the writer; rows committed later are
     # announced by the status push and fetched with after_seq.
     path = runtime.store_path()
+    with_total = msg.get("with_total", True)
+    if not isinstance(with_total, bool):
+        raise ValueError("with_total must be a boolean")
     if path is None or not path.exists():  # never started, or the writer has not opened it yet
-        return {"op": "rows", "rows": [], "total": 0, "first_seq": None, "last_seq": None}
+        return {"op": "rows", **query.empty_page(with_total)}
     page = query.query_page(
         path, filters, after_seq=after, before_seq=before, limit=limit,
-        newest_first=bool(msg.get("newest_first", False)),
+        newest_first=bool(msg.get("newest_first", False)), with_total=with_total,
     )
     return {"op": "rows", **page}
 
 
+def _index(msg: dict[str, Any]) -> dict[str, Any]:
+    """Block starts for a view that shows rows by position (query.seq_index)."""
+    filters = _filters(msg)
+    every, skip = msg.get("every"), msg.get("skip", 0)
+    for name, value, least in (("every", every, 1), ("skip", skip, 0)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise ValueError(f"{name} must be an integer >= {least}")
+    after = _cursor(msg, "after_seq")
+    path = runtime.store_path()
+    if path is None or not path.exists():
+        path = None  # seq_index answers "nothing stored" for a store that is not there yet
+    return {"op": "index", **query.seq_index(path, filters, every, after_seq=after, skip=skip)}
+
+
 _HANDLERS: dict[str, Handler] = {
     "hello": _hello, "status": _status_op, "start": _start, "stop": _stop,
-    "clear": _clear, "query": _query,
+    "clear": _clear, "query": _query, "index": _index,
 }
 
 

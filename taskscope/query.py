@@ -406,6 +406,62 @@ def query_page(
     }
 
 
+def seq_index(
+    conn_or_path: sqlite3.Connection | str | Path | None,
+    filters: Mapping[str, Any],
+    every: int,
+    after_seq: int | None = None,
+    skip: int = 0,
+) -> dict[str, Any]:
+    """Where rows sit by position: the seq of every ``every``-th matching row.
+
+    Number the rows matching ``filters`` with seq above ``after_seq`` 0, 1, 2, ... in seq
+    order; ``seqs`` holds the seq of rows ``skip``, ``skip + every``, ... and ``count`` how
+    many there are. A view that shows rows by position (the log panel's grid) keeps these
+    block starts and reads block ``b`` as a keyset page from ``seqs[b] - 1``: a jump to any
+    position costs one page, never an OFFSET.
+
+    With no filter the answer needs no scan (``dense`` true, ``seqs`` empty): the writer
+    numbers rows consecutively and ``clear()`` deletes them all, so the stored seqs run
+    without a gap from the first to the last, and row ``n`` has seq ``first_seq + n``.
+    A filtered index reads the matching seqs once (about a count's cost, ~0.1 s at 1M rows).
+    """
+    if not is_int(every) or every < 1:
+        raise ValueError(f"every must be an int >= 1, got {every!r}")
+    if not is_int(skip) or skip < 0:
+        raise ValueError(f"skip must be an int >= 0, got {skip!r}")
+    condition = where(filters)
+    dense = condition.sql == "1"
+    paged = _paged(condition, after_seq, None)
+    answer: dict[str, Any] = {"count": 0, "first_seq": None, "last_seq": None, "dense": dense, "seqs": []}
+    if conn_or_path is None:  # no store yet: nothing is stored
+        return answer
+    with connection(conn_or_path) as conn:
+        if not has_rows_table(conn):
+            return answer
+        if dense:
+            ends = [
+                _fetchall(conn, f"SELECT seq FROM rows WHERE {paged.sql} ORDER BY seq {order} LIMIT 1", paged.params)
+                for order in ("ASC", "DESC")
+            ]
+            if ends[0]:
+                first, last = int(ends[0][0][0]), int(ends[1][0][0])
+                answer.update(count=last - first + 1, first_seq=first, last_seq=last)
+            return answer
+        seqs: list[int] = []
+        n = 0
+        first = last = None
+        for (seq,) in conn.execute(f"SELECT seq FROM rows WHERE {paged.sql} ORDER BY seq", paged.params):
+            if n >= skip and (n - skip) % every == 0:
+                seqs.append(seq)
+            if first is None:
+                first = seq
+            last = seq
+            n += 1
+    answer.update(count=n, first_seq=first, last_seq=last, seqs=seqs)
+    return answer
+
+
 def empty_page(with_total: bool = True) -> dict[str, Any]:
     """The query_page answer when there are no rows to page."""
     return {"rows": [], "total": 0 if with_total else None, "first_seq": None, "last_seq": None}

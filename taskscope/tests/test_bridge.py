@@ -84,3 +84,45 @@ def test_status_tells_the_newest_seq_across_stop_and_start(fresh_runtime: Any) -
     runtime.stop()
     assert first >= 2  # "started" and our warning
     assert again > first  # the store's numbering went on, and status says so
+
+
+def test_query_without_total_and_index_ops_page_the_live_store(fresh_runtime: Any) -> None:
+    """The log panel's two reads: block starts by position (index), blocks without a count."""
+    from taskscope import runtime
+
+    runtime.start(streams=False)
+    log = logging.getLogger("bridge.index")
+    for i in range(25):
+        (log.warning if i % 5 == 0 else log.info)("row %d", i)
+    runtime.flush()
+    last = runtime.status()["last_seq"]
+
+    dense = bridge.handle({"op": "index", "id": 1, "every": 10})
+    assert dense["op"] == "index" and dense["id"] == 1 and dense["dense"] is True
+    assert dense["seqs"] == [] and dense["last_seq"] == last
+    assert dense["count"] == last - dense["first_seq"] + 1
+
+    warnings = bridge.handle({"op": "index", "filter": {"logger": "bridge.*", "level": "WARNING"}, "every": 2})
+    page = bridge.handle({"op": "query", "filter": {"logger": "bridge.*", "level": "WARNING"},
+                          "after_seq": warnings["seqs"][1] - 1, "limit": 2, "with_total": False})
+    assert page["op"] == "rows" and page["total"] is None
+    assert [r["msg"] for r in page["rows"]] == ["row 10", "row 15"]
+    assert warnings["count"] == 5 and warnings["dense"] is False and len(warnings["seqs"]) == 3
+
+    tail = bridge.handle({"op": "index", "filter": {"logger": "bridge.*"}, "every": 10,
+                          "after_seq": page["rows"][0]["seq"], "skip": 3})
+    assert tail["count"] == 14 and len(tail["seqs"]) == 2  # rows 11..24; numbers 3 and 13
+    assert bridge.handle({"op": "query", "limit": 1})["total"] == runtime.status()["rows"]
+    runtime.stop()
+
+
+@pytest.mark.parametrize(
+    "request_",
+    [{"op": "index"}, {"op": "index", "every": 0}, {"op": "index", "every": 5, "skip": -1},
+     {"op": "index", "every": True}, {"op": "index", "every": 5, "after_seq": "x"},
+     {"op": "index", "every": 5, "filter": {"lvl": 1}}, {"op": "index", "every": 5, "filter": []},
+     {"op": "query", "with_total": "no"}],
+)
+def test_index_and_with_total_reject_bad_fields(request_: dict[str, Any]) -> None:
+    reply = bridge.handle({**request_, "id": 3})
+    assert reply["op"] == "error" and reply["id"] == 3

@@ -279,6 +279,67 @@ def test_query_page_argument_checks(store: Path, kwargs: dict, error: type | Non
         query.query_page(store, {}, **kwargs)
 
 
+def index_by_scan(path: Path, filters: dict, every: int, after_seq: int | None = None, skip: int = 0) -> list[int]:
+    """What seq_index's seqs must be: every every-th matching seq, read the slow way."""
+    matching = [s for s in seqs(path, **filters) if after_seq is None or s > after_seq]
+    return matching[skip::every]
+
+
+@pytest.mark.parametrize("filters", [{"level": "WARNING"}, {"logger": "app*"}, {"text": "e"}, {"source": "system"}])
+@pytest.mark.parametrize(("every", "after_seq", "skip"), [(1, None, 0), (2, None, 0), (3, 2, 1), (2, 0, 5), (10, None, 0)])
+def test_seq_index_names_every_nth_matching_seq(
+    store: Path, filters: dict, every: int, after_seq: int | None, skip: int
+) -> None:
+    answer = query.seq_index(store, filters, every, after_seq=after_seq, skip=skip)
+    matching = [s for s in seqs(store, **filters) if after_seq is None or s > after_seq]
+    assert answer["dense"] is False
+    assert answer["seqs"] == index_by_scan(store, filters, every, after_seq, skip)
+    assert answer["count"] == len(matching)
+    assert (answer["first_seq"], answer["last_seq"]) == ((matching[0], matching[-1]) if matching else (None, None))
+
+
+def test_seq_index_unfiltered_is_dense_without_a_scan(tmp_path: Path) -> None:
+    # rows 1..3 then cleared, 4..9 stored: the stored seqs run without a gap
+    path = write_store(tmp_path / "d.sqlite", [row(s) for s in range(4, 10)])
+    statements: list[str] = []
+    conn = query.connect(path)
+    conn.set_trace_callback(statements.append)
+    answer = query.seq_index(conn, {}, 4)
+    after = query.seq_index(conn, {}, 4, after_seq=6)
+    conn.close()
+    assert answer == {"count": 6, "first_seq": 4, "last_seq": 9, "dense": True, "seqs": []}
+    assert after == {"count": 3, "first_seq": 7, "last_seq": 9, "dense": True, "seqs": []}
+    assert all("LIMIT" in s for s in statements if s.lstrip().upper().startswith("SELECT SEQ"))
+    assert not any("OFFSET" in s.upper() or "count(" in s for s in statements)
+
+
+def test_seq_index_block_start_reads_the_block_as_one_keyset_page(store: Path) -> None:
+    # what the panel does for block b: a page from seqs[b] - 1 holds rows b*every ...
+    matching = seqs(store, level="INFO")
+    starts = query.seq_index(store, {"level": "INFO"}, 2)["seqs"]
+    for b, start in enumerate(starts):
+        page = query.query_page(store, {"level": "INFO"}, after_seq=start - 1, limit=2, with_total=False)
+        assert [r["seq"] for r in page["rows"]] == matching[2 * b:2 * b + 2]
+
+
+@pytest.mark.parametrize(("kwargs", "error"), [({"every": 0}, "every"), ({"every": 2, "skip": -1}, "skip"),
+                                                ({"every": True}, "every"), ({"every": 2, "after_seq": "1"}, "after_seq")])
+def test_seq_index_argument_checks(store: Path, kwargs: dict, error: str) -> None:
+    every = kwargs.pop("every")
+    with pytest.raises((TypeError, ValueError), match=error):
+        query.seq_index(store, {}, every, **kwargs)
+
+
+def test_seq_index_of_nothing(tmp_path: Path) -> None:
+    blank = tmp_path / "blank.sqlite"
+    sqlite3.connect(blank).close()
+    nothing = {"count": 0, "first_seq": None, "last_seq": None, "seqs": []}
+    assert query.seq_index(blank, {}, 5) == {**nothing, "dense": True}
+    assert query.seq_index(None, {"level": "INFO"}, 5) == {**nothing, "dense": False}
+    empty = write_store(tmp_path / "e.sqlite", [])
+    assert query.seq_index(empty, {}, 5) == {**nothing, "dense": True}
+
+
 # ---------------------------------------------------------------- stores in odd states
 
 
