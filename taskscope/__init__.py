@@ -16,7 +16,24 @@ from . import logger, runtime
 from .runtime import start, status, stop
 from .dataset import sessions
 
-__all__ = ["__version__", "logger", "runtime", "sessions", "start", "status", "stop"]
+__all__ = ["__version__", "attach", "detach", "logger", "runtime", "sessions", "start", "status", "stop"]
+
+
+def attach(client: Any = None, **options: Any) -> Any:
+    """Capture the logs, prints and warnings of a Dask client's workers (see taskscope.dask).
+
+    Automatic for the default client at ``start()`` and for clients made while recording.
+    """
+    from .dask import attach as attach_client
+
+    return attach_client(client, **options)
+
+
+def detach(client: Any = None) -> Any:
+    """Stop capturing a Dask client's workers (their streams and handlers put back)."""
+    from .dask import detach as detach_client
+
+    return detach_client(client)
 
 
 def load_ipython_extension(ipython: Any) -> None:

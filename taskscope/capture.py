@@ -18,7 +18,8 @@ import threading
 import time
 import traceback
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from . import record, safe
@@ -227,6 +228,10 @@ class CaptureHandler(logging.Handler):
 
 
 _LAST_RESORT_LEVEL = logging.WARNING
+
+#: Loggers that do not propagate to the root by their library's own setup, whose records
+#: are captured anyway (see :meth:`Capture._handle_nonpropagating`): distributed's.
+NONPROPAGATING: tuple[str, ...] = ("distributed",)
 
 
 # --- levels --------------------------------------------------------------------------------
@@ -691,6 +696,7 @@ class Capture:
         streams: bool = True,
         warnings_: bool = True,
         exceptions: bool = True,
+        nonpropagating: tuple[str, ...] = NONPROPAGATING,
     ) -> None:
         self.collector = collector
         thresholds = {
@@ -704,6 +710,8 @@ class Capture:
         self._want_streams = streams
         self._want_warnings = warnings_
         self._want_exceptions = exceptions
+        self._nonpropagating = tuple(nonpropagating)
+        self._on_loggers: dict[str, logging.Logger] = {}
         self.tees: dict[str, StreamTee] = {}
         self._fd: list[FdWatch] = []
         self._undo: list[Callable[[], None]] = []
@@ -733,6 +741,54 @@ class Capture:
         self.collector.tick_hooks.append(self.policy.recheck)
         self._undo.append(lambda: _discard(self.collector.tick_hooks, self.policy.recheck))
         self._patch(logging, "basicConfig", self._basic_config(logging.basicConfig))
+        if self._nonpropagating:
+            self._handle_nonpropagating()
+            self.collector.tick_hooks.append(self._handle_nonpropagating)
+            self._undo.append(lambda: _discard(self.collector.tick_hooks, self._handle_nonpropagating))
+            self._undo.append(self._leave_nonpropagating)
+
+    def _handle_nonpropagating(self) -> None:
+        """Our handler also on the named loggers while they do not propagate to the root.
+
+        distributed gives its ``distributed`` logger its own console handler and
+        ``propagate = False`` (in every worker, and in the kernel when it was imported
+        before ``start()``): its records never reach the root. While that holds our
+        handler sits on that logger too; it leaves as soon as the logger propagates, so
+        no record is taken twice. Checked at install and on each writer tick.
+        """
+        for name in self._nonpropagating:
+            logger = logging.root.manager.loggerDict.get(name)
+            if not isinstance(logger, logging.Logger):
+                continue
+            ours = self.handler in logger.handlers
+            if not logger.propagate and not ours:
+                logger.handlers.insert(0, self.handler)
+                self._on_loggers[name] = logger
+            elif logger.propagate and ours:
+                _remove_handler(logger, self.handler)
+                self._on_loggers.pop(name, None)
+
+    @contextmanager
+    def stepped_aside(self) -> Iterator[None]:
+        """While inside, our handler is not on the root logger (then guard new handlers).
+
+        For a library that sets up its console logging only when the root logger has no
+        handler (distributed does, when it is imported): it then does what it would do
+        without taskscope.
+        """
+        root = logging.root
+        _remove_handler(root, self.handler)
+        try:
+            yield
+        finally:
+            if self.installed and self.handler not in root.handlers:
+                root.handlers.insert(0, self.handler)
+                self.policy.guard_handlers()
+
+    def _leave_nonpropagating(self) -> None:
+        for logger in self._on_loggers.values():
+            _remove_handler(logger, self.handler)
+        self._on_loggers.clear()
 
     def _on_user_logger(self, name: str) -> None:
         """A user logger was registered: classify it again and apply the user level now."""

@@ -18,7 +18,8 @@ import re
 import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,8 +32,8 @@ from .record import Caps, Row
 from .store import Store, new_session_id, session_path
 
 __all__ = [
-    "DEFAULTS", "clear", "enqueue_rows", "flush", "mode", "start", "status", "stop",
-    "store_path", "subscribe", "unsubscribe",
+    "DEFAULTS", "clear", "enqueue_items", "enqueue_rows", "flush", "mode", "options", "start", "status",
+    "stop", "store_path", "subscribe", "unsubscribe",
 ]
 
 #: start()'s options and their defaults (docs/capture.md explains each).
@@ -172,6 +173,43 @@ def enqueue_rows(rows: Sequence[Mapping[str, Any]]) -> int:
     return session.collector.offer_many(items)
 
 
+def enqueue_items(items: Sequence[Item], *, own: bool = False) -> int:
+    """Queue collector items (``(tag, ...)``, see :mod:`taskscope.collector`); how many fit.
+
+    For the remote transports, whose converters finish the rows on the writer thread.
+    ``own``: taskscope's own few rows (a worker lost, a message rejected), queued past
+    the bound. Nothing is queued (0) while not recording.
+    """
+    session = _session
+    if session is None or session.capture is None:
+        return 0
+    if own:
+        for item in items:
+            session.collector.offer_own(item)
+        return len(items)
+    return session.collector.offer_many(items)
+
+
+@contextmanager
+def logging_stepped_aside() -> Iterator[None]:
+    """While inside, taskscope's handler is off the root logger (see Capture.stepped_aside)."""
+    session = _session
+    capture = session.capture if session is not None else None
+    if capture is None:
+        yield
+        return
+    with capture.stepped_aside():
+        yield
+
+
+def options() -> dict[str, Any] | None:
+    """The options of the recording session (a copy), None while not recording."""
+    session = _session
+    if session is None or session.capture is None:
+        return None
+    return dict(session.options)
+
+
 def subscribe(callback: Subscriber) -> None:
     """Call ``callback(first_seq, last_seq, counts)`` after each committed batch.
 
@@ -240,16 +278,25 @@ def _start_locked(options: dict[str, Any]) -> None:
     session.capture = capture
     _system(collector, "taskscope started", {"pid": os.getpid(), "version": __version__})
     _register_atexit()
+    _transports().on_start()
 
 
 def _stop_locked(timeout: float = 10.0) -> None:
     session = _session
     if session is None or session.capture is None:
         return
+    _transports().on_stop()  # remote rows still arriving are stored before the writer ends
     capture, session.capture = session.capture, None
     capture.uninstall()
     _system(session.collector, "taskscope stopped", {"rows": session.collector.stored})
     session.collector.stop(timeout)
+
+
+def _transports() -> Any:
+    """:mod:`taskscope.transports` (Dask attach, pool receiver), imported when first needed."""
+    from . import transports
+
+    return transports
 
 
 def _new_session(options: dict[str, Any]) -> _Session:

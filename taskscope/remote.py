@@ -1,0 +1,364 @@
+"""The emitting side of remote capture: a Dask worker process or a pool child.
+
+A :class:`RemoteCapture` is the kernel's capture (:class:`taskscope.capture.Capture`:
+logging, print, warnings) with a different end: its collector's writer thread does not
+write SQLite, it hands each batch of finished rows to a :class:`BatchSink`, which
+encodes it (JSON, zlib) and ships it to the kernel (Dask: ``worker.log_event``; pools:
+a ZeroMQ PUSH socket). Rows are built here, in the process that emitted them, so the
+kernel only checks and stores them.
+
+The task running in the emitting thread is taken at the call, on the hot path, by the
+queue itself (:class:`TaggingQueue`): the kernel's own capture pays nothing for it.
+
+Wire format of one message (:func:`encode`): zlib-compressed JSON (ASCII, no pickle)::
+
+    {"v": 1, "k": kind, "w": worker, "h": hostname, "p": pid, "n": batch number,
+     "f": final?, "rows": [[created, level, levelno, source, logger, msg, text,
+                            hostname, pid, thread, worker, task, extra(, run_id)], ...]}
+
+Rows are in :data:`taskscope.record.FIELDS` order, a task's ``run_id`` appended (Dask's
+number for one dispatch of a task; the kernel turns it into an attempt 1, 2, ...).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+import zlib
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from . import record, safe
+from .capture import Capture
+from .collector import CONVERTERS, Collector, Item, converter, quiet
+from .record import Caps, Row
+
+#: Protocol version of :func:`encode`'s messages.
+VERSION = 1
+
+#: The logger name of task lifecycle rows (source ``runtime``).
+TASK_LOGGER = "taskscope.task"
+
+#: A message (one compressed batch) is at most this many bytes; bigger batches are split.
+MAX_MESSAGE = 8 * 1024 * 1024
+
+#: The kernel inflates a message to at most this many bytes (a zip bomb gets no further).
+MAX_INFLATED = 64 * 1024 * 1024
+
+#: Options of a remote capture, as the kernel sends them (all plain data).
+DEFAULT_OPTIONS: dict[str, Any] = {
+    "user_level": logging.DEBUG,
+    "library_level": logging.INFO,
+    "caps": [Caps().msg, Caps().text, Caps().extra],
+    "flush_interval": 0.1,
+    "batch_size": 1000,
+    "queue_size": 100_000,
+    "streams": True,
+    "warnings": True,
+    "user_loggers": [],
+    "lifecycle": True,
+    "max_message": MAX_MESSAGE,
+}
+
+
+def remote_options(options: Mapping[str, Any] | None = None, **overrides: Any) -> dict[str, Any]:
+    """The options a remote capture gets: the kernel session's, then ``overrides``.
+
+    ``options`` are the kernel's ``start()`` options (levels as names or numbers).
+    """
+    from .capture import parse_level
+
+    merged = dict(DEFAULT_OPTIONS)
+    if options:
+        merged["user_level"] = parse_level(options.get("user_level", merged["user_level"]))
+        merged["library_level"] = parse_level(options.get("library_level", merged["library_level"]))
+        merged["caps"] = [options.get("msg_cap", merged["caps"][0]), options.get("text_cap", merged["caps"][1]),
+                          options.get("extra_cap", merged["caps"][2])]
+        for key in ("flush_interval", "queue_size", "streams", "warnings"):
+            if key in options:
+                merged[key] = options[key]
+        merged["batch_size"] = min(int(options.get("batch_size", 1000)), 1000)
+    merged["user_loggers"] = sorted(record.user_logger_names())
+    unknown = set(overrides) - set(DEFAULT_OPTIONS)
+    if unknown:
+        raise TypeError(f"unknown remote option(s): {', '.join(sorted(unknown))}")
+    merged.update(overrides)
+    for key in ("user_level", "library_level"):
+        merged[key] = parse_level(merged[key])
+    for key in ("batch_size", "queue_size", "max_message"):
+        if not isinstance(merged[key], int) or merged[key] < 1:
+            raise ValueError(f"{key} must be a positive int, not {merged[key]!r}")
+    return merged
+
+
+# --- the wire ------------------------------------------------------------------------------
+
+
+def encode(header: Mapping[str, Any], rows: Sequence[Sequence[Any]]) -> bytes:
+    """One message: ``header`` plus ``rows``, as ASCII JSON compressed with zlib (level 1).
+
+    ASCII JSON keeps lone surrogates as ``\\udcxx`` escapes (the store shows them), and
+    never runs code on the other side, unlike pickle.
+    """
+    text = json.dumps({**header, "rows": rows}, ensure_ascii=True, separators=(",", ":"))
+    return zlib.compress(text.encode("ascii"), 1)
+
+
+class MessageError(ValueError):
+    """A message that is not one of ours: too large, not zlib, not JSON, wrong shape."""
+
+
+def decode(payload: bytes, max_inflated: int = MAX_INFLATED) -> dict[str, Any]:
+    """The header and rows of a message; :class:`MessageError` when it is not a valid one."""
+    if not isinstance(payload, (bytes, bytearray, memoryview)):
+        raise MessageError(f"a message is bytes, not {type(payload).__name__}")
+    inflater = zlib.decompressobj()
+    try:
+        data = inflater.decompress(payload, max_inflated)
+    except zlib.error as exc:
+        raise MessageError(f"not a zlib stream: {exc}") from None
+    if inflater.unconsumed_tail:
+        raise MessageError(f"inflates to more than {max_inflated} bytes")
+    try:
+        message = json.loads(data)
+    except ValueError as exc:
+        raise MessageError(f"not JSON: {exc}") from None
+    if type(message) is not dict or message.get("v") != VERSION or type(message.get("rows")) is not list:
+        raise MessageError("not a taskscope batch (version or rows missing)")
+    return message
+
+
+# --- the task running in the emitting thread ---------------------------------------------
+
+TaskOf = Callable[[], "tuple[Any, int | None] | None"]
+
+
+class TaggingQueue(deque):  # type: ignore[type-arg]
+    """The collector's queue in a remote process: each item is tagged with the task
+    running in the thread that appends it (``task_of()``: ``(key, run_id)`` or None).
+
+    Every capture path (logging, the stream tee, warnings) appends through here, on the
+    emitting thread, so the tag is the task that was running at the call even when the
+    row is built later. The kernel's own queue is a plain deque and pays nothing.
+    """
+
+    def __init__(self, task_of: TaskOf) -> None:
+        super().__init__()
+        self.task_of = task_of
+
+    def append(self, item: Any) -> None:
+        if type(item) is tuple:
+            try:
+                tag = self.task_of()
+            except Exception:  # noqa: BLE001 - never fail the emitting call
+                tag = None
+            if tag is not None:
+                item = ("task", tag[0], tag[1], item)
+        deque.append(self, item)
+
+
+def key_text(key: Any) -> str:
+    """A Dask key (a str, or a tuple like ``('x-abc', 0, 1)``) as the ``task`` column shows it."""
+    return key if type(key) is str else safe.safe_str(key)
+
+
+@converter("task")
+def _tagged_row(item: Item, caps: Caps) -> Row:
+    """Convert: an item tagged with its task; the row gets the key, and the run_id appended."""
+    _, key, run_id, inner = item
+    row = CONVERTERS[inner[0]](inner, caps)
+    return (*row[:11], key_text(key), row[12], run_id)
+
+
+@converter("life")
+def _life_row(item: Item, caps: Caps) -> Row:
+    """Convert: a task lifecycle event (started, finished, erred, ...) into a runtime row."""
+    _, created, levelno, event, key, run_id, thread, fields, detail = item
+    name = key_text(key)
+    extra = {"event": event, "key": name, **fields}
+    msg = f"task {name} {event}"
+    if "duration" in fields:
+        msg += f" in {fields['duration']:.3f} s"
+    if "exception" in fields:
+        msg += f": {fields['exception']}"
+    row = record.make_row(
+        created, levelno, record.RUNTIME, TASK_LOGGER, msg, caps,
+        thread=thread, detail=detail, extra=safe.to_json(extra, caps.extra),
+    )
+    return (*row[:11], name, row[12], run_id)
+
+
+def life_item(event: str, key: Any, run_id: int | None, *, levelno: int = logging.INFO,
+              thread: str = "", detail: str = "", **fields: Any) -> Item:
+    """The queue item of one task lifecycle event (built into a row on the writer)."""
+    return ("life", time.time(), levelno, event, key, run_id, thread, fields, detail)
+
+
+# --- the sink: batches to the kernel -------------------------------------------------------
+
+
+class BatchSink:
+    """A collector's sink that ships each batch of rows to the kernel instead of storing it.
+
+    Subclasses implement :meth:`ship` (one encoded message holding ``rows`` rows; False
+    when it had to be dropped, e.g. a full send buffer) and may override :meth:`open` / :meth:`shutdown`
+    (called on the writer thread) and :meth:`forget` (after a fork). A batch too large
+    for one message is split; rows that could not be shipped are counted as dropped, so
+    the next batch's "N rows dropped" SYSTEM row tells the kernel.
+    """
+
+    kind = "remote"
+
+    def __init__(self, worker: str = "", max_message: int = MAX_MESSAGE) -> None:
+        self.header: dict[str, Any] = {
+            "v": VERSION, "k": self.kind, "w": worker, "h": record.HOSTNAME, "p": os.getpid(), "n": 0, "f": False,
+        }
+        self.max_message = max_message
+        self.collector: Collector | None = None
+        self.shipped = 0  # messages
+        self.path = None
+
+    def bind(self, collector: Collector) -> None:
+        self.collector = collector
+
+    # The Sink protocol (writer thread).
+
+    def open(self) -> None:
+        """Connect (in the writer thread). Nothing to do by default."""
+
+    def write(self, rows: Sequence[Row]) -> tuple[int, int]:
+        self._send(rows)
+        return (1, len(rows))
+
+    def clear(self) -> None:
+        """Nothing to clear: the rows live in the kernel's store."""
+
+    def close(self) -> None:
+        """The writer is ending: send the final (empty) message, then disconnect."""
+        try:
+            self._send([], final=True)
+        finally:
+            self.shutdown()
+
+    def forget(self) -> None:
+        """After a fork: drop the parent's connections without touching them."""
+
+    def shutdown(self) -> None:
+        """Disconnect (in the writer thread)."""
+
+    # Shipping.
+
+    def ship(self, payload: bytes, rows: int) -> bool:
+        raise NotImplementedError
+
+    def _send(self, rows: Sequence[Row], final: bool = False) -> None:
+        header = self.header
+        header["n"] += 1
+        header["f"] = final
+        try:
+            payload = encode(header, rows)
+        except (TypeError, ValueError):
+            payload = encode(header, [_plain_row(row) for row in rows])
+        if len(payload) > self.max_message and len(rows) > 1:
+            header["n"] -= 1
+            half = len(rows) // 2
+            self._send(rows[:half])
+            self._send(rows[half:], final)
+            return
+        if len(payload) > self.max_message:
+            self._dropped(len(rows))
+            payload = encode(header, [record.system_row(
+                f"a row of {len(payload)} bytes (compressed) was larger than a message may be",
+                Caps(), {"dropped": 0, "max_message": self.max_message})])
+        try:
+            ok = self.ship(payload, len(rows))
+        except Exception:  # noqa: BLE001 - a transport failure costs this batch only
+            ok = False
+        if ok:
+            self.shipped += 1
+        else:
+            self._dropped(len(rows))
+
+    def _dropped(self, n: int) -> None:
+        if self.collector is not None and n:
+            self.collector.count_drop(n)
+
+
+def _plain_row(row: Sequence[Any]) -> list[Any]:
+    """A row whose values JSON could not take (should not happen) made plain."""
+    return [v if v is None or type(v) in (str, int, float) else safe.safe_str(v) for v in row]
+
+
+# --- the capture in a remote process -------------------------------------------------------
+
+
+class RemoteCapture:
+    """Capture in this process (a worker or pool child), batches shipped by ``sink``.
+
+    ``task_of`` (optional) names the task running in the calling thread; ``worker`` is
+    what the ``worker`` column says (a Dask address, a pool worker id).
+    """
+
+    def __init__(self, sink: BatchSink, options: Mapping[str, Any], task_of: TaskOf | None = None) -> None:
+        self.options = dict(options)
+        self.sink = sink
+        caps = Caps(*options["caps"])
+        batch = int(options["batch_size"])
+        self.collector = Collector(
+            sink, queue_size=int(options["queue_size"]), wake_at=batch,
+            interval=float(options["flush_interval"]), max_batch=batch, caps=caps,
+        )
+        if task_of is not None:
+            self.collector.queue = TaggingQueue(task_of)
+        sink.bind(self.collector)
+        for name in options.get("user_loggers", ()):
+            record.mark_user_logger(name)
+        self.capture = Capture(
+            self.collector,
+            user_level=int(options["user_level"]),
+            library_level=int(options["library_level"]),
+            streams=bool(options["streams"]),
+            warnings_=bool(options["warnings"]),
+            exceptions=False,
+        )
+        self.runtime_level = int(options["library_level"])
+        self.running = False
+
+    def start(self, what: str) -> None:
+        """Start the writer and install the capture; a SYSTEM row says ``what`` started."""
+        self.collector.start()
+        try:
+            self.capture.install()
+        except BaseException:
+            self.capture.uninstall()
+            self.collector.stop()
+            raise
+        self.running = True
+        self.system(f"taskscope capture started in {what}", {"pid": os.getpid()})
+
+    def stop(self, what: str, timeout: float = 5.0) -> None:
+        """Put every hook back, ship what is queued (a final message) and end the writer."""
+        if not self.running:
+            return
+        self.running = False
+        with quiet():
+            self.capture.uninstall()
+            self.system(f"taskscope capture stopped in {what}", {"pid": os.getpid()})
+            self.collector.stop(timeout)
+
+    def system(self, msg: str, extra: Mapping[str, Any]) -> None:
+        self.collector.offer_own(("row", record.system_row(msg, self.collector.caps, extra)))
+
+    def life(self, item: Item) -> None:
+        """Queue a lifecycle event, if runtime rows are captured at its level."""
+        if item[2] >= self.runtime_level:
+            self.collector.offer(item)
+
+
+def traceback_detail(exception_text: str, traceback_text: str) -> str:
+    """An erred Dask task's traceback as a log file shows one, from the worker's texts."""
+    head = "Traceback (most recent call last):\n" if traceback_text else ""
+    return f"{head}{traceback_text}{exception_text}"

@@ -1,0 +1,555 @@
+"""The kernel's end of remote capture: batches in, rows into this session's store.
+
+Two transports bring the messages of :mod:`taskscope.remote` to the kernel:
+
+- Dask workers: ``worker.log_event`` on a private topic -> scheduler ->
+  ``client.subscribe_topic`` (see :mod:`taskscope.dask`);
+- process pools and other processes: ZeroMQ PUSH -> :class:`ZmqReceiver`'s PULL socket.
+
+Both hand each message to an :class:`Inbox`, on their own thread (the Dask client's
+event loop, the receiver thread), which only decodes it and queues its rows. The rows are
+checked and finished on the collector's writer thread (:func:`_remote_row`), which also
+numbers the attempts of a task: Dask reuses a key when it retries or recomputes a task,
+and gives each dispatch a new ``run_id``; the first run_id seen for a key is attempt 1,
+the next attempt 2, and so on (``extra`` gets ``attempt`` and ``run_id``).
+
+:func:`on_start` / :func:`on_stop` are called by the runtime as recording starts and
+ends: they set up the automatic Dask attach and stop every transport.
+"""
+
+from __future__ import annotations
+
+import ast
+import hmac
+import importlib.abc
+import importlib.machinery
+import json
+import logging
+import os
+import secrets
+import sys
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from . import record, runtime, safe
+from .collector import Item, converter, quiet_threads
+from .record import Caps, Row
+from .remote import MAX_MESSAGE, TASK_LOGGER, MessageError, decode
+
+#: The first frame of every ZeroMQ message (the token is the second, the batch the third).
+MAGIC = b"taskscope/1"
+
+_SOURCES = frozenset(record.SOURCES)
+
+#: Task keys whose attempts are remembered; beyond it the oldest tenth is forgotten.
+MAX_KEYS = 1_000_000
+
+
+class Inbox:
+    """Where one transport's messages arrive: decoding, accounting, attempt numbers.
+
+    :meth:`receive` runs on the transport's thread and only decodes and queues;
+    everything that keeps state per task runs on the writer thread (converters).
+    """
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.messages = 0
+        self.rows = 0
+        self.rejected = 0
+        self.lost_messages = 0
+        self._next: dict[tuple[str, int], int] = {}
+        self._finals: dict[str, int] = {}
+        self._finals_changed = threading.Condition()
+        self._rejects_reported = 0.0
+        # Writer thread only: key -> [(first run_id, attempt), ...] of keys run again.
+        self._attempts: dict[str, list[tuple[int, int]]] = {}
+
+    # --- the transport's thread --------------------------------------------------------
+
+    def receive(self, payload: Any) -> int:
+        """Decode one message and queue its rows; how many were queued. Never raises."""
+        try:
+            message = decode(payload)
+        except MessageError as exc:
+            self.reject(f"a message was rejected: {exc}")
+            return 0
+        except Exception as exc:  # noqa: BLE001
+            self.reject(f"a message was rejected: {type(exc).__name__}")
+            return 0
+        self.messages += 1
+        origin = (
+            safe.safe_str(message.get("h") or ""),
+            _int(message.get("p")),
+            safe.safe_str(message.get("w") or ""),
+        )
+        self._count_batch(origin, message.get("n"), bool(message.get("f")))
+        rows = message["rows"]
+        queued = 0
+        if rows:
+            queued = runtime.enqueue_items([("remote", self, origin, row) for row in rows])
+            self.rows += queued
+        if message.get("f"):
+            with self._finals_changed:
+                self._finals[origin[2]] = self._finals.get(origin[2], 0) + 1
+                self._finals_changed.notify_all()
+        return queued
+
+    def _count_batch(self, origin: tuple[str, int, str], number: Any, final: bool) -> None:
+        """Messages of one sender are numbered 1, 2, ...: a gap means messages were lost."""
+        if type(number) is not int:
+            return
+        key = (origin[2], origin[1])
+        expected = self._next.get(key, 1)
+        if number > expected:
+            missing = number - expected
+            self.lost_messages += missing
+            runtime.enqueue_items([("row", self._system(
+                origin, f"{missing} message(s) from {origin[2] or origin[0]} (pid {origin[1]}) were lost "
+                        "on the way: their rows are missing",
+                {"lost_messages": missing}))], own=True)
+        if final:
+            self._next.pop(key, None)
+        else:
+            self._next[key] = max(expected, number + 1)
+
+    def reject(self, why: str) -> None:
+        """Count a rejected message; say so in a SYSTEM row at most once a second."""
+        self.rejected += 1
+        now = time.monotonic()
+        if now - self._rejects_reported >= 1.0:
+            self._rejects_reported = now
+            runtime.enqueue_items([("row", record.system_row(
+                f"{self.kind}: {why} ({self.rejected} rejected so far)", Caps(),
+                {"rejected": self.rejected, "transport": self.kind}))])
+
+    def lost_worker(self, worker: str, keys: Sequence[Any], expected: bool) -> None:
+        """The scheduler removed ``worker``; ``keys`` were running there (transport thread)."""
+        runtime.enqueue_items([("remote-lost", worker, [safe.safe_str(k) for k in keys], expected)], own=True)
+
+    def new_attempt(self, key: Any, run_id: Any, attempt: Any, cause: Any, worker: Any) -> None:
+        """The scheduler dispatches ``key`` again (transport thread): queued in order, so
+        the writer knows the attempt before any row of that run arrives."""
+        if type(run_id) is int and type(attempt) is int:
+            runtime.enqueue_items([("remote-attempt", self, safe.safe_str(key), run_id, attempt,
+                                    safe.safe_str(cause), safe.safe_str(worker))], own=True)
+
+    def wait_finals(self, workers: Sequence[str], timeout: float) -> bool:
+        """Wait until each of ``workers`` sent its final message (at detach)."""
+        deadline = time.monotonic() + timeout
+        with self._finals_changed:
+            while True:
+                if all(self._finals.get(w, 0) > 0 for w in workers):
+                    return True
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._finals_changed.wait(left)
+
+    # --- the writer thread ---------------------------------------------------------------
+
+    def row(self, origin: tuple[str, int, str], row: Any, caps: Caps) -> Row:
+        """One received row, checked, with this sender's hostname, pid and worker."""
+        hostname, pid, worker = origin
+        try:
+            (created, level, levelno, source, logger, msg, text, _, _, thread, _, task, extra) = row[:13]
+            run_id = row[13] if len(row) > 13 else None
+        except (TypeError, ValueError):
+            return self._system(origin, f"a malformed row from {worker or hostname} (pid {pid}) was replaced",
+                                {"row": safe.cut(safe.safe_repr(row), 1000)})
+        if not (type(created) is float and type(level) is str and type(levelno) is int
+                and type(logger) is str and type(msg) is str and type(text) is str
+                and type(thread) is str and type(task) is str and (extra is None or type(extra) is str)
+                and source in _SOURCES and len(msg) <= caps.msg + 200 and len(text) <= caps.text + 200
+                and (extra is None or len(extra) <= caps.extra + 200)):
+            return self._slow_row(origin, row, caps)
+        if task and type(run_id) is int:
+            extra = self._with_attempt(task, run_id, extra)
+        return (created, level, levelno, source, logger, msg, text, hostname, pid, thread, worker, task, extra)
+
+    def _slow_row(self, origin: tuple[str, int, str], row: Sequence[Any], caps: Caps) -> Row:
+        """A row with an unexpected value somewhere: every field made safe on its own."""
+        data = dict(zip(record.FIELDS, row))
+        data.update(hostname=origin[0], pid=origin[1], worker=origin[2])
+        if data.get("source") not in _SOURCES:
+            data["source"] = None
+        return record.row_from_dict(data, caps)
+
+    def _with_attempt(self, task: str, run_id: int, extra: str | None) -> str:
+        """``extra`` with the attempt number of this run of ``task`` (and its run_id)."""
+        attempt = 1
+        marks = self._attempts.get(task)
+        if marks is not None:
+            for first_run, number in marks:
+                if run_id >= first_run:
+                    attempt = number
+        return _merge_extra(extra, attempt, run_id)
+
+    def attempt_row(self, key: str, run_id: int, attempt: int, cause: str, worker: str) -> Row:
+        """Dask dispatches ``key`` again (run ``run_id`` on): a lifecycle row says why.
+
+        Runs are numbered in dispatch order on the scheduler, so rows of an earlier
+        attempt that arrive later still get their own attempt number.
+        """
+        marks = self._attempts.get(key)
+        if marks is None:
+            if len(self._attempts) >= MAX_KEYS:
+                for old in list(self._attempts)[: MAX_KEYS // 10]:
+                    del self._attempts[old]
+            marks = self._attempts[key] = []
+        marks.append((run_id, attempt))
+        marks.sort()
+        event, why = ("retried", "after an error") if cause == "erred" else ("rescheduled", f"({cause})")
+        extra = {"event": event, "key": key, "attempt": attempt, "run_id": run_id, "cause": cause}
+        return record.make_row(
+            time.time(), logging.WARNING, record.RUNTIME, TASK_LOGGER,
+            f"task {key} {event} {why}: attempt {attempt}" + (f" on {worker}" if worker else ""), Caps(),
+            thread="", extra=json.dumps(extra), worker=worker, task=key,
+        )
+
+    def _system(self, origin: tuple[str, int, str], msg: str, extra: Mapping[str, Any]) -> Row:
+        row = record.system_row(msg, Caps(), {**extra, "transport": self.kind})
+        return (*row[:7], origin[0], origin[1], row[9], origin[2], row[11], row[12])
+
+
+def _merge_extra(extra: str | None, attempt: int, run_id: int) -> str:
+    """``extra`` (JSON text) with ``"attempt"`` and ``"run_id"`` added (ours win on parse)."""
+    tail = f'"attempt": {attempt}, "run_id": {run_id}'
+    if extra is None:
+        return "{" + tail + "}"
+    if extra.startswith("{") and extra.endswith("}"):
+        return extra[:-1] + (", " if len(extra) > 2 else "") + tail + "}"
+    return '{"extra": ' + json.dumps(extra) + ", " + tail + "}"
+
+
+@converter("remote")
+def _remote_row(item: Item, caps: Caps) -> Row:
+    """Convert: a row received from a remote process (see :meth:`Inbox.row`)."""
+    return item[1].row(item[2], item[3], caps)
+
+
+@converter("remote-attempt")
+def _attempt_row(item: Item, caps: Caps) -> Row:
+    """Convert: the scheduler dispatches a task again (see :meth:`Inbox.attempt_row`)."""
+    _, inbox, key, run_id, attempt, cause, worker = item
+    return inbox.attempt_row(key, run_id, attempt, cause, worker)
+
+
+@converter("remote-lost")
+def _lost_row(item: Item, caps: Caps) -> Row:
+    """Convert: the scheduler removed a worker (SYSTEM row, with the tasks it was running)."""
+    _, worker, keys, expected = item
+    what = "left" if expected else "was lost"
+    running = f"; {len(keys)} task(s) were running there and will run again: {', '.join(keys[:20])}" if keys else ""
+    row = record.system_row(f"Dask worker {worker} {what}{running}", caps,
+                            {"worker": worker, "expected": expected, "tasks": keys[:1000], "transport": "dask"})
+    return (*row[:10], worker, row[11], row[12])
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
+
+
+# --- ZeroMQ: process pools and other processes -------------------------------------------
+
+
+class ZmqReceiver:
+    """The kernel's PULL socket for pool children, on its own thread.
+
+    Bound to ``host`` (127.0.0.1 unless asked otherwise) on a random port. Each message
+    is three frames: :data:`MAGIC`, this session's token (checked on every message, in
+    constant time) and one batch (:func:`taskscope.remote.encode`, at most
+    ``max_message`` bytes: ZeroMQ refuses larger ones before they are read).
+    """
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, max_message: int = MAX_MESSAGE) -> None:
+        self.host = host
+        self.port = port
+        self.max_message = max_message
+        self.token = secrets.token_hex(16)
+        self.inbox = Inbox("pool")
+        self.address = ""
+        self.error: str | None = None
+        self._stopping = threading.Event()
+        self._bound = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self, timeout: float = 10.0) -> None:
+        self._thread = threading.Thread(target=self._run, name="taskscope-zmq", daemon=True)
+        self._thread.start()
+        if not self._bound.wait(timeout) or self.error:
+            raise RuntimeError(f"taskscope could not bind its ZeroMQ socket on {self.host}: {self.error}")
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stopping.set()
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            thread.join(timeout)
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def _run(self) -> None:
+        ident = threading.get_ident()
+        quiet_threads.add(ident)
+        try:
+            self._serve()
+        finally:
+            quiet_threads.discard(ident)
+
+    def _serve(self) -> None:
+        import zmq
+
+        context = zmq.Context()
+        sock = context.socket(zmq.PULL)
+        try:
+            sock.setsockopt(zmq.LINGER, 0)
+            sock.setsockopt(zmq.MAXMSGSIZE, self.max_message + 64)
+            sock.setsockopt(zmq.RCVHWM, 10_000)
+            if self.port:
+                sock.bind(f"tcp://{self.host}:{self.port}")
+                port = self.port
+            else:
+                port = sock.bind_to_random_port(f"tcp://{self.host}")
+            self.address = f"tcp://{self.host}:{port}"
+        except Exception as exc:  # noqa: BLE001 - reported to start()
+            self.error = f"{type(exc).__name__}: {exc}"
+            sock.close(0)
+            context.term()
+            self._bound.set()
+            return
+        self._bound.set()
+        token = self.token.encode("ascii")
+        try:
+            while not self._stopping.is_set():
+                if not sock.poll(100):
+                    continue
+                while True:
+                    try:
+                        frames = sock.recv_multipart(zmq.NOBLOCK)
+                    except zmq.Again:
+                        break
+                    self._handle(frames, token)
+        finally:
+            sock.close(0)
+            context.term()
+
+    def _handle(self, frames: list[bytes], token: bytes) -> None:
+        if len(frames) != 3 or frames[0] != MAGIC:
+            self.inbox.reject("a message that is not taskscope's was rejected")
+        elif not hmac.compare_digest(frames[1], token):
+            self.inbox.reject("a message with a wrong token was rejected")
+        elif len(frames[2]) > self.max_message:
+            self.inbox.reject(f"a message above {self.max_message} bytes was rejected")
+        else:
+            self.inbox.receive(frames[2])
+
+
+_receiver: ZmqReceiver | None = None
+_receiver_lock = threading.Lock()
+_forgotten: list[Any] = []  # a forked child's copies of the parent's objects: never touched
+
+
+def receiver(host: str = "127.0.0.1", port: int = 0) -> ZmqReceiver | None:
+    """This session's ZeroMQ receiver, started on first use; None while not recording.
+
+    A receiver already bound elsewhere is replaced only if ``host``/``port`` differ.
+    """
+    global _receiver
+    if not runtime.status()["recording"]:
+        return None
+    with _receiver_lock:
+        current = _receiver
+        if current is not None and current.running and (current.host, current.port or 0) in ((host, port), (host, 0)):
+            if not port or current.address.endswith(f":{port}"):
+                return current
+        if current is not None:
+            current.stop()
+        started = ZmqReceiver(host, port)
+        started.start()
+        _receiver = started
+        runtime.enqueue_items([("row", record.system_row(
+            f"taskscope listens for pool processes on {started.address}", Caps(),
+            {"address": started.address}))], own=True)
+        return started
+
+
+def _stop_receiver() -> None:
+    global _receiver
+    with _receiver_lock:
+        current, _receiver = _receiver, None
+    if current is not None:
+        current.stop()
+
+
+# --- recording starts and stops ------------------------------------------------------------
+
+#: The client preload (a public Dask hook) that attaches every Client made while recording.
+PRELOAD = "taskscope.dask"
+PRELOAD_ENV = "DASK_DISTRIBUTED__CLIENT__PRELOAD"
+_preload_state: dict[str, Any] = {}
+
+
+def on_start() -> None:
+    """Recording started: attach Dask clients (now and when made); never raises."""
+    try:
+        _watch_distributed_import()
+        _add_preload()
+        if "distributed" in sys.modules:
+            from . import dask as ts_dask
+
+            ts_dask._attach_default()
+    except Exception as exc:  # noqa: BLE001 - recording goes on without Dask
+        _report(f"taskscope could not set up Dask capture: {type(exc).__name__}: {exc}")
+
+
+def on_stop() -> None:
+    """Recording is about to stop: detach every Dask client, close the pool receiver."""
+    try:
+        ts_dask = sys.modules.get("taskscope.dask")
+        if ts_dask is not None:
+            ts_dask._detach_all()
+    except Exception as exc:  # noqa: BLE001
+        _report(f"taskscope could not detach from Dask: {type(exc).__name__}: {exc}")
+    finally:
+        _unwatch_distributed_import()
+        _remove_preload()
+        _stop_receiver()
+
+
+class _SteppingAside(importlib.abc.Loader):
+    """Runs a module with taskscope's handler off the root logger (see the finder below)."""
+
+    def __init__(self, loader: Any) -> None:
+        self.loader = loader
+
+    def create_module(self, spec: Any) -> Any:
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module: Any) -> None:
+        with runtime.logging_stepped_aside():
+            self.loader.exec_module(module)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.loader, name)
+
+
+class _DistributedLogging(importlib.abc.MetaPathFinder):
+    """``import distributed`` while recording sets up its console logging as without us.
+
+    distributed.config adds its stderr handler (and ``propagate = False``) to the
+    ``distributed`` logger only if the root logger has no handler, and ours is there:
+    distributed's messages would vanish from the notebook. This finder, first on
+    ``sys.meta_path`` while recording and until distributed is imported, runs that one
+    module with our handler stepped aside. (The records are captured all the same:
+    see ``Capture._handle_nonpropagating``.)
+    """
+
+    def find_spec(self, fullname: str, path: Any, target: Any = None) -> Any:
+        if fullname != "distributed.config":
+            return None
+        try:
+            spec = importlib.machinery.PathFinder.find_spec(fullname, path, target)
+        except Exception:  # noqa: BLE001
+            return None
+        if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
+            return None
+        spec.loader = _SteppingAside(spec.loader)
+        return spec
+
+
+_finder = _DistributedLogging()
+
+
+def _watch_distributed_import() -> None:
+    if "distributed.config" not in sys.modules and _finder not in sys.meta_path:
+        sys.meta_path.insert(0, _finder)
+
+
+def _unwatch_distributed_import() -> None:
+    while _finder in sys.meta_path:
+        sys.meta_path.remove(_finder)
+
+
+def _add_preload() -> None:
+    """Make every Dask Client created from now on run :mod:`taskscope.dask`'s ``dask_setup``.
+
+    If dask is imported, its config gets the preload; if not, the environment variable
+    dask reads at import does (so ``import dask`` after ``start()`` sees it).
+    """
+    config = sys.modules.get("dask.config")
+    if config is not None:
+        current = _as_list(config.get("distributed.client.preload", default=[]))
+        if PRELOAD not in current:
+            config.set({"distributed.client.preload": [*current, PRELOAD]})
+            _preload_state["config"] = True
+        return
+    previous = os.environ.get(PRELOAD_ENV)
+    names = _as_list(_literal(previous)) if previous else []
+    if PRELOAD not in names:
+        value = json.dumps([*names, PRELOAD])
+        os.environ[PRELOAD_ENV] = value
+        _preload_state["env"] = (previous, value)
+
+
+def _remove_preload() -> None:
+    """Undo :func:`_add_preload` (the config entry, the environment variable if still ours)."""
+    env = _preload_state.pop("env", None)
+    if env is not None:
+        previous, ours = env
+        if os.environ.get(PRELOAD_ENV) == ours:
+            if previous is None:
+                os.environ.pop(PRELOAD_ENV, None)
+            else:
+                os.environ[PRELOAD_ENV] = previous
+    _preload_state.pop("config", None)
+    config = sys.modules.get("dask.config")
+    if config is not None:
+        try:
+            current = _as_list(config.get("distributed.client.preload", default=[]))
+        except Exception:  # noqa: BLE001
+            return
+        if PRELOAD in current:
+            config.set({"distributed.client.preload": [n for n in current if n != PRELOAD]})
+
+
+def _literal(text: str) -> Any:
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    return list(value)
+
+
+def _report(msg: str, extra: Mapping[str, Any] | None = None) -> None:
+    """A SYSTEM row from the transports (never raises)."""
+    try:
+        runtime.enqueue_items([("row", record.system_row(msg, Caps(), extra))], own=True)
+    except Exception:  # noqa: BLE001
+        pass
+
+
+def _after_fork_in_child() -> None:
+    """A forked child must not touch the parent's socket, thread or Dask clients."""
+    global _receiver, _receiver_lock
+    _receiver_lock = threading.Lock()
+    if _receiver is not None:
+        _forgotten.append(_receiver)
+        _receiver = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
