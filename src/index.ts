@@ -9,12 +9,14 @@ import {
   toolbarPlugin,
   trackerPlugin
 } from './plugins';
+import { panelPlugin } from './panel/plugin';
 
 const plugins: JupyterFrontEndPlugin<any>[] = [
   trackerPlugin,
   toolbarPlugin,
   statusBarPlugin,
-  commandsPlugin
+  commandsPlugin,
+  panelPlugin
 ];
 
 export default plugins;

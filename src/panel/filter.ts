@@ -1,0 +1,92 @@
+/**
+ * The log panel's filter: what the user typed, and the kernel filter it stands for.
+ * Every filter is evaluated in the kernel (taskscope/query.py); the front end only tidies
+ * the values up (blank means no filter).
+ */
+
+/** The filters the panel offers, in the order of the kernel's FILTERS. */
+export const FILTER_KEYS = [
+  'logger',
+  'level',
+  'source',
+  'task',
+  'worker',
+  'hostname',
+  'text',
+  'since',
+  'until'
+] as const;
+
+export type FilterKey = (typeof FILTER_KEYS)[number];
+
+/** What the filter bar holds: text as typed, '' for "no filter". */
+export type IFilter = { [K in FilterKey]?: string };
+
+/** The value the worker field takes for "rows from the kernel itself" (worker == ""). */
+export const KERNEL_WORKER = '(kernel)';
+
+const EPOCH = /^\s*\d+(\.\d+)?\s*$/;
+/** The kernel's durations ("30s", "10min", "1.5 hours"; taskscope/query.py). */
+const DURATION =
+  /^\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|secs?|seconds?|m|mins?|minutes?|h|hrs?|hours?|d|days?|w|weeks?)\s*$/i;
+const UNIT_SECONDS: { [unit: string]: number } = {
+  ms: 0.001,
+  s: 1,
+  m: 60,
+  h: 3600,
+  d: 86400,
+  w: 604800
+};
+
+/** A time filter as epoch seconds when it is one or relative to `now`; else as typed. */
+function timeValue(value: string, now?: number): string | number {
+  if (EPOCH.test(value)) {
+    return Number(value);
+  }
+  if (now === undefined) {
+    return value;
+  }
+  if (value.toLowerCase() === 'now') {
+    return now;
+  }
+  const match = DURATION.exec(value);
+  if (!match) {
+    return value; // an ISO datetime: the kernel reads it (and names a mistake)
+  }
+  const unit = match[2].toLowerCase();
+  return now - Number(match[1]) * UNIT_SECONDS[unit === 'ms' ? 'ms' : unit[0]];
+}
+
+/**
+ * The kernel's filter object for a panel filter: blank fields left out, epoch seconds as
+ * numbers (the kernel reads a numeric string as neither a duration nor a date). Given
+ * `now` (epoch seconds), relative times become fixed ones.
+ */
+export function kernelFilter(
+  filter: IFilter,
+  now?: number
+): { [key: string]: unknown } {
+  const out: { [key: string]: unknown } = {};
+  for (const key of FILTER_KEYS) {
+    const raw = filter[key];
+    if (raw === undefined) {
+      continue;
+    }
+    if (key === 'worker' && raw.trim() === KERNEL_WORKER) {
+      out.worker = '';
+      continue;
+    }
+    // text is a substring: its spaces count; other fields are trimmed
+    const value = key === 'text' ? raw : raw.trim();
+    if (value === '') {
+      continue;
+    }
+    out[key] = key === 'since' || key === 'until' ? timeValue(value, now) : value;
+  }
+  return out;
+}
+
+/** Whether two panel filters ask the kernel for the same rows. */
+export function sameFilter(a: IFilter, b: IFilter): boolean {
+  return JSON.stringify(kernelFilter(a)) === JSON.stringify(kernelFilter(b));
+}

@@ -1,0 +1,295 @@
+/**
+ * The log panel's content: the filter bar, the grid of rows with the detail of the
+ * selected one, and a status line ("N of M rows"). It keeps the grid in step with the
+ * kernel: status pushes become tail fetches, a new session or a clear re-indexes, and the
+ * grid follows the newest rows while the user is at the bottom.
+ */
+import { ISignal, Signal } from '@lumino/signaling';
+import { Message } from '@lumino/messaging';
+import { Panel, SplitPanel, Widget } from '@lumino/widgets';
+
+import { TaskscopeModel } from '../model';
+import { IRow } from '../protocol';
+import { csvHeader, csvRows } from '../csv';
+import { datasetCall } from '../pycode';
+import { RowDetail } from './detail';
+import { IFilter, kernelFilter } from './filter';
+import { FilterBar } from './filterbar';
+import { LogGrid } from './grid';
+import { LogDataModel } from './model';
+import { IRowSource } from './source';
+
+/** How long an action's outcome stays in the status line. */
+const NOTICE_MS = 8000;
+
+export class LogView extends Panel {
+  constructor(options: LogView.IOptions) {
+    super();
+    this.addClass('jp-taskscope-LogView');
+    this._status = options.status;
+    this.model = new LogDataModel({ source: options.source });
+    this.filterBar = new FilterBar();
+    this.grid = new LogGrid(this.model);
+    this.detail = new RowDetail();
+    this._footer = new Widget();
+    this._footer.addClass('jp-taskscope-LogView-status');
+    this._footer.node.setAttribute('aria-live', 'polite');
+
+    const split = (this._split = new SplitPanel({ orientation: 'horizontal', spacing: 4 }));
+    split.addClass('jp-taskscope-LogView-split');
+    split.addWidget(this.grid);
+    split.addWidget(this.detail);
+    SplitPanel.setStretch(this.grid, 3);
+    SplitPanel.setStretch(this.detail, 1);
+    // the grid has the width until a row is picked
+    this.detail.hide();
+    this.detail.closed.connect(() => this.detail.hide());
+    this.addWidget(this.filterBar);
+    this.addWidget(split);
+    this.addWidget(this._footer);
+
+    this.filterBar.setFilter(options.filter ?? {});
+    this.filterBar.filterChanged.connect((_, filter) => void this.setFilter(filter));
+    this.model.changed.connect(this._onModelChanged, this);
+    this.model.stateChanged.connect(this._renderStatus, this);
+    this.grid.painted.connect(this._onPainted, this);
+    this.grid.selectionModel!.changed.connect(this._onSelection, this);
+    // the session as of now is what the first index shows; later changes re-index
+    this._session = this._status.status?.session_id ?? null;
+    this._rows = this._status.status?.rows ?? 0;
+    this._status.changed.connect(this._onStatus, this);
+    options.connected?.connect(() => void this.refresh(), this);
+    this._following = this.model.following = options.following ?? true;
+    void this.setFilter(options.filter ?? {});
+    this._onStatus();
+  }
+
+  readonly model: LogDataModel;
+  readonly filterBar: FilterBar;
+  readonly grid: LogGrid;
+  readonly detail: RowDetail;
+
+  /** Whether the grid follows the newest rows. */
+  get following(): boolean {
+    return this._following;
+  }
+
+  set following(value: boolean) {
+    if (value === this._following) {
+      return;
+    }
+    this._following = value;
+    this.model.following = value;
+    if (value) {
+      this._scrollToBottom();
+      void this.model.tail(this._status.status?.last_seq ?? 0);
+    }
+    this._followingChanged.emit(value);
+    this._renderStatus();
+  }
+
+  /** Emitted when following starts or stops (the toolbar's toggle shows it). */
+  get followingChanged(): ISignal<this, boolean> {
+    return this._followingChanged;
+  }
+
+  /** Emitted when the filter the view shows changes (the restorer saves it). */
+  get filterChanged(): ISignal<this, IFilter> {
+    return this._filterChanged;
+  }
+
+  /** "N of M rows": matching rows of all rows in the session. */
+  get summary(): string {
+    const total = this._status.status?.rows ?? 0;
+    const shown = this.model.count;
+    return `${shown.toLocaleString()} of ${Math.max(total, shown).toLocaleString()} rows`;
+  }
+
+  /** Show the rows of a filter (the kernel evaluates it). */
+  async setFilter(filter: IFilter): Promise<void> {
+    this.filterBar.setError(null);
+    try {
+      await this.model.setFilter(filter);
+    } catch (error) {
+      this.filterBar.setError((error as Error).message);
+      return;
+    }
+    this._filterChanged.emit(filter);
+    if (this._following) {
+      this._scrollToBottom();
+    }
+  }
+
+  /** Index the rows again (after a clear, or when asked). */
+  async refresh(): Promise<void> {
+    await this.model.refresh().catch(() => undefined);
+    if (this._following) {
+      this._scrollToBottom();
+    }
+  }
+
+  /** The Python cell that gives these rows as a DataFrame (as the user typed the filter). */
+  notebookCode(): string {
+    return datasetCall(kernelFilter(this.model.filter));
+  }
+
+  /**
+   * The rows matching the filter as CSV, page by page into a Blob, so the browser's heap
+   * holds one page at a time however many rows there are.
+   */
+  async exportCsv(onProgress?: (rows: number) => void): Promise<Blob> {
+    const parts: Blob[] = [new Blob([csvHeader()])];
+    let rows = 0;
+    for await (const page of this.model.allRows()) {
+      parts.push(new Blob([csvRows(page)]));
+      rows += page.length;
+      onProgress?.(rows);
+    }
+    return new Blob(parts, { type: 'text/csv' });
+  }
+
+  /** Say something in the status line for a while (an action's outcome). */
+  announce(message: string): void {
+    this._notice = message;
+    this._renderStatus();
+    clearTimeout(this._noticeTimer);
+    this._noticeTimer = setTimeout(() => {
+      this._notice = '';
+      this._renderStatus();
+    }, NOTICE_MS);
+  }
+
+  protected onAfterAttach(msg: Message): void {
+    super.onAfterAttach(msg);
+    this.grid.applyTheme();
+  }
+
+  dispose(): void {
+    if (this.isDisposed) {
+      return;
+    }
+    this._status.changed.disconnect(this._onStatus, this);
+    clearTimeout(this._noticeTimer);
+    this.model.dispose();
+    super.dispose();
+  }
+
+  private _onStatus(): void {
+    const status = this._status.status;
+    this.filterBar.setWorkers(status?.workers ?? []);
+    if (!status) {
+      this._renderStatus();
+      return;
+    }
+    const newSession = status.session_id !== this._session;
+    const cleared = status.rows < this._rows;
+    this._session = status.session_id;
+    this._rows = status.rows;
+    if (newSession || cleared) {
+      void this.refresh();
+    } else if (status.last_seq !== undefined) {
+      void this.model.tail(status.last_seq);
+    }
+    this._renderStatus();
+  }
+
+  private _onModelChanged(_: LogDataModel, change: { type: string }): void {
+    if (change.type === 'rows-inserted' && this._following) {
+      this._scrollToBottom();
+    }
+  }
+
+  /** After a paint: fetch what shows; a scroll up stops following, down to the end resumes. */
+  private _onPainted(): void {
+    const [first, last] = this.grid.visibleRows();
+    this.model.setViewport(first, last);
+    const y = this.grid.scrollY;
+    if (!this._autoScrolling) {
+      if (this._following && y < this._lastScrollY) {
+        this.following = false;
+      } else if (!this._following && y > this._lastScrollY && this.grid.atBottom) {
+        this.following = true;
+      }
+    }
+    this._lastScrollY = y;
+  }
+
+  private _scrollToBottom(): void {
+    this._autoScrolling = true;
+    try {
+      this.grid.scrollTo(this.grid.scrollX, this.grid.maxScrollY);
+    } finally {
+      this._autoScrolling = false;
+      this._lastScrollY = this.grid.scrollY;
+    }
+  }
+
+  private _onSelection(): void {
+    const cursor = this.grid.selectionModel?.cursorRow ?? -1;
+    if (cursor < 0) {
+      return;
+    }
+    const held = this.model.rowAt(cursor);
+    if (held) {
+      this._showRow(held);
+      return;
+    }
+    void this.model.fetchRow(cursor).then(row => row && this._showRow(row));
+  }
+
+  private _showRow(row: IRow): void {
+    this.detail.setRow(row);
+    if (this.detail.isHidden) {
+      this.detail.show();
+      this._split.setRelativeSizes([0.68, 0.32]);
+    }
+  }
+
+  private _renderStatus(): void {
+    const parts = [this.summary];
+    if (this.model.loading) {
+      parts.push('filtering…');
+    }
+    if (!this._following) {
+      parts.push('paused');
+    }
+    const state = this._status.state;
+    if (state !== 'recording' && state !== 'stopped') {
+      parts.push(state === 'connecting' ? 'connecting to the kernel…' : 'no taskscope in this kernel');
+    }
+    if (this.model.error) {
+      parts.push(`error: ${this.model.error}`);
+    } else if (this._notice) {
+      parts.push(this._notice);
+    }
+    this._footer.node.textContent = parts.join(' · ');
+  }
+
+  private _status: TaskscopeModel;
+  private _split: SplitPanel;
+  private _footer: Widget;
+  private _following = false;
+  private _autoScrolling = false;
+  private _lastScrollY = 0;
+  private _session: string | null;
+  private _rows: number;
+  private _notice = '';
+  private _noticeTimer: ReturnType<typeof setTimeout> | undefined = undefined;
+  private _followingChanged = new Signal<this, boolean>(this);
+  private _filterChanged = new Signal<this, IFilter>(this);
+}
+
+export namespace LogView {
+  export interface IOptions {
+    /** Where rows come from: the notebook kernel's bridge. */
+    source: IRowSource;
+    /** The kernel's live status (rows, last seq, session): new rows, clears, restarts. */
+    status: TaskscopeModel;
+    /** Emitted when a comm opens on a (new or restarted) kernel. */
+    connected?: ISignal<unknown, void>;
+    /** The filter to start with (a restored panel's). */
+    filter?: IFilter;
+    /** Follow the newest rows from the start (default true). */
+    following?: boolean;
+  }
+}

@@ -1,0 +1,173 @@
+/**
+ * Helpers for the log panel and inline table UI tests: notebooks on a real kernel, code
+ * run in cells, and a look inside the panel (its grid draws on a canvas, so what a row
+ * shows is read from the panel's data model, the thing the canvas draws).
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+
+import { expect, IJupyterLabPageFixture } from '@jupyterlab/galata';
+import type { Locator, TestInfo } from '@playwright/test';
+
+/** Fixed place for the screenshots a person looks at (gitignored). */
+export const SHOTS = path.resolve(__dirname, '..', '..', 'test-results', 'screenshots');
+
+export const PANEL = '.jp-taskscope-LogPanel';
+
+/** Create a notebook, wait until its kernel answers and taskscope's comm is open. */
+export async function openNotebook(
+  page: IJupyterLabPageFixture,
+  name: string
+): Promise<void> {
+  expect(await page.notebook.createNew(name, { kernel: 'python3' })).toBe(name);
+  await expect(
+    page.locator('.jp-NotebookPanel-toolbar .jp-taskscope-ToolbarItem')
+  ).toHaveAttribute('data-state', /stopped|recording/, { timeout: 90000 });
+}
+
+/**
+ * Run code in a new cell at the end of the notebook; its text output. The editor indents
+ * as it is typed into: keep a block's body on its header line.
+ */
+export async function run(page: IJupyterLabPageFixture, code: string): Promise<string> {
+  const count = await page.notebook.getCellCount();
+  const last = count - 1;
+  const empty = (await page.notebook.getCellTextInput(last))?.trim() === '';
+  const index = empty ? last : count;
+  if (empty) {
+    await page.notebook.setCell(index, 'code', code);
+  } else {
+    await page.notebook.addCell('code', code);
+  }
+  expect(await page.notebook.runCell(index, true)).toBe(true);
+  return ((await page.notebook.getCellTextOutput(index)) ?? []).join('');
+}
+
+/** Start recording with a logger `demo`, and log `n` INFO rows "row 0".."row n-1". */
+export const START_AND_LOG = (n: number): string =>
+  [
+    'import taskscope as ts',
+    'ts.start()',
+    'log = ts.logger.getLogger("demo")',
+    `for i in range(${n}): log.info("row %d", i)`,
+    'ts.logger.dataset.count()'
+  ].join('\n');
+
+/** Open the current notebook's Task logs panel from the status bar item. */
+export async function openPanel(page: IJupyterLabPageFixture): Promise<Locator> {
+  await page.locator('.jp-taskscope-StatusItem').click();
+  const panel = page.locator(PANEL);
+  await expect(panel).toBeVisible();
+  return panel;
+}
+
+/** What the panel holds: counts, follow state, scroll position and the rows on screen. */
+export interface IPanelState {
+  count: number;
+  following: boolean;
+  scrollY: number;
+  maxScrollY: number;
+  first: number;
+  last: number;
+  /** The message column of the rows on screen ('' where not fetched yet). */
+  messages: string[];
+  status: string;
+  loading: boolean;
+  error: string | null;
+  heldRows: number;
+}
+
+export async function panelState(page: IJupyterLabPageFixture): Promise<IPanelState> {
+  return page.evaluate(() => {
+    const app = (window as any).jupyterapp;
+    const panel = Array.from(app.shell.widgets('main') as Iterable<any>).find(
+      (w: any) => w.node.classList.contains('jp-taskscope-LogPanel')
+    ) as any;
+    if (!panel) {
+      throw new Error('no Task logs panel');
+    }
+    const view = panel.content;
+    const [first, last] = view.grid.visibleRows();
+    const message = view.model.columnCount('body') - 1;
+    const messages: string[] = [];
+    for (let row = first; row <= last; row++) {
+      messages.push(view.model.data('body', row, message));
+    }
+    return {
+      count: view.model.count,
+      following: view.following,
+      scrollY: view.grid.scrollY,
+      maxScrollY: view.grid.maxScrollY,
+      first,
+      last,
+      messages,
+      status: view.node.querySelector('.jp-taskscope-LogView-status').textContent,
+      loading: view.model.loading,
+      error: view.model.error,
+      heldRows: view.model.heldRows
+    };
+  });
+}
+
+/** Wait until the panel's state passes a check (rows arrive asynchronously). */
+export async function waitForPanel(
+  page: IJupyterLabPageFixture,
+  check: (state: IPanelState) => boolean,
+  timeout = 30000
+): Promise<IPanelState> {
+  let state = await panelState(page);
+  const deadline = Date.now() + timeout;
+  while (!check(state)) {
+    if (Date.now() > deadline) {
+      throw new Error(`the panel never got there: ${JSON.stringify(state).slice(0, 2000)}`);
+    }
+    await page.waitForTimeout(100);
+    state = await panelState(page);
+  }
+  return state;
+}
+
+/** Click a body row of the grid (by position among the rows on screen). */
+export async function clickRow(
+  page: IJupyterLabPageFixture,
+  row: number
+): Promise<void> {
+  const state = await panelState(page);
+  const grid = page.locator(`${PANEL} .jp-taskscope-LogGrid`);
+  const box = await grid.boundingBox();
+  const offset = await page.evaluate(() => {
+    const app = (window as any).jupyterapp;
+    const panel = Array.from(app.shell.widgets('main') as Iterable<any>).find((w: any) =>
+      w.node.classList.contains('jp-taskscope-LogPanel')
+    ) as any;
+    const grid = panel.content.grid;
+    return { header: grid.headerHeight, scrollY: grid.scrollY };
+  });
+  const y = offset.header + row * 20 - offset.scrollY + 10;
+  expect(row).toBeGreaterThanOrEqual(state.first);
+  await page.mouse.click(box!.x + 200, box!.y + y);
+}
+
+/** Save a screenshot under test-results/screenshots and attach it to the test's report. */
+export async function shoot(
+  testInfo: TestInfo,
+  name: string,
+  take: (file: string) => Promise<unknown>
+): Promise<void> {
+  fs.mkdirSync(SHOTS, { recursive: true });
+  const file = path.join(SHOTS, name);
+  await take(file);
+  await testInfo.attach(name, { path: file, contentType: 'image/png' });
+}
+
+/** Switch JupyterLab's theme and wait until it applies. */
+export async function setTheme(
+  page: IJupyterLabPageFixture,
+  theme: 'JupyterLab Light' | 'JupyterLab Dark'
+): Promise<void> {
+  await page.theme.setTheme(theme);
+  await expect(page.locator('body')).toHaveAttribute(
+    'data-jp-theme-name',
+    theme
+  );
+}
