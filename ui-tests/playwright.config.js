@@ -15,7 +15,8 @@ const RESULTS = path.resolve(__dirname, '..', 'test-results');
 module.exports = {
   ...baseConfig,
   testDir: './tests',
-  outputDir: path.join(RESULTS, 'ui-artifacts'),
+  // one folder per server port: two runs side by side must not empty each other's
+  outputDir: path.join(RESULTS, PORT === 8989 ? 'ui-artifacts' : `ui-artifacts-${PORT}`),
   // Skips and flakes count as failures here: no retries, and a stray `.only` fails the run.
   retries: 0,
   forbidOnly: true,
