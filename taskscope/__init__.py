@@ -12,11 +12,11 @@ from __future__ import annotations
 from typing import Any
 
 from ._version import __version__
-from . import logger, runtime
+from . import logger, pool, runtime
 from .runtime import start, status, stop
 from .dataset import sessions
 
-__all__ = ["__version__", "attach", "detach", "logger", "runtime", "sessions", "start", "status", "stop"]
+__all__ = ["__version__", "attach", "detach", "logger", "pool", "runtime", "sessions", "start", "status", "stop"]
 
 
 def attach(client: Any = None, **options: Any) -> Any:

@@ -1,0 +1,309 @@
+"""Process pools: the logs, prints and warnings of pool children as rows.
+
+    import taskscope as ts
+    from concurrent.futures import ProcessPoolExecutor
+
+    ts.start()
+    with ProcessPoolExecutor(2, initializer=ts.pool.initializer, initargs=ts.pool.initargs()) as ex:
+        list(ex.map(ts.pool.task(work), range(10)))   # task(): rows carry a task id
+
+The same ``initializer``/``initargs()`` pair works for ``multiprocessing.Pool`` and for
+joblib's loky backend (``joblib.Parallel(backend="loky", initializer=..., initargs=...)``);
+docs/remote.md has an example of each. Your own initializer still runs:
+``initargs(then=my_init, args=(...))``.
+
+Each child installs the capture (:class:`taskscope.remote.RemoteCapture`) and sends its
+batches over a ZeroMQ PUSH socket to the kernel's PULL socket
+(:class:`taskscope.transports.ZmqReceiver`): loopback only unless ``initargs(host=...)``
+asks for more, a per-session token on every message, JSON + zlib (no pickle), at most
+``max_message`` bytes a message. The socket is opened in the child's writer thread; a
+child forked from a capturing child stops capturing (no socket crosses a fork).
+"""
+
+from __future__ import annotations
+
+import atexit
+import itertools
+import multiprocessing
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from . import record, runtime, transports
+from .remote import BatchSink, RemoteCapture, life_item, remote_options
+from .transports import MAGIC
+
+__all__ = ["initargs", "initializer", "installed", "task"]
+
+
+def initargs(*, then: Callable[..., Any] | None = None, args: tuple[Any, ...] = (),
+             host: str = "127.0.0.1", port: int = 0, connect_host: str | None = None,
+             **options: Any) -> tuple[Any, ...]:
+    """The ``initargs`` for :func:`initializer`: where and how children send their rows.
+
+    Starts the kernel's receiver on first use (loopback, a random port). ``host`` binds
+    elsewhere (``"0.0.0.0"`` for processes on other machines, who then connect to
+    ``connect_host``, default this machine's name). ``then``/``args``: your own
+    initializer, run after ours. ``options`` as for :func:`taskscope.attach`.
+    While not recording the children capture nothing (your initializer still runs).
+    """
+    merged = remote_options(runtime.options(), **options)
+    receiver = transports.receiver(host, port)
+    config = None
+    if receiver is not None:
+        port_number = receiver.address.rsplit(":", 1)[1]
+        target = connect_host or (host if host not in ("0.0.0.0", "*", "", "::") else record.HOSTNAME)
+        config = {
+            "address": f"tcp://{target}:{port_number}",
+            "token": receiver.token,
+            "options": merged,
+            "kernel": [record.HOSTNAME, os.getpid()],
+        }
+    return (config, then, tuple(args))
+
+
+def initializer(config: Mapping[str, Any] | None = None, then: Callable[..., Any] | None = None,
+                args: tuple[Any, ...] = ()) -> None:
+    """The pool's initializer: install the capture in this child, then run ``then(*args)``.
+
+    Never raises on our account (a failing initializer would break the pool); your
+    ``then`` raises as it would without taskscope.
+    """
+    try:
+        if config:
+            _install(config)
+    except Exception:  # noqa: BLE001
+        pass
+    if then is not None:
+        then(*args)
+
+
+def installed() -> bool:
+    """Whether this process captures for a kernel (a pool child after the initializer)."""
+    return _state.capture is not None and _state.capture.running
+
+
+class task:  # noqa: N801 - used like a function: task(fn)
+    """``fn`` whose calls are pool tasks: rows emitted during a call carry its task id,
+    and lifecycle rows (started, finished, erred) are sent.
+
+    The id is ``key(*args, **kwargs)`` when ``key`` is given, else
+    ``"<name>-<pid>-<n>"`` (the n-th call in that process). Picklable if ``fn`` is.
+    """
+
+    def __init__(self, fn: Callable[..., Any], name: str | None = None,
+                 key: Callable[..., str] | None = None) -> None:
+        self.fn = fn
+        self.name = name or getattr(fn, "__name__", "task")
+        self.key = key
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        capture = _state.capture
+        if capture is None:
+            return self.fn(*args, **kwargs)
+        try:
+            task_id = str(self.key(*args, **kwargs)) if self.key else f"{self.name}-{os.getpid()}-{next(_counter)}"
+        except Exception:  # noqa: BLE001
+            task_id = f"{self.name}-{os.getpid()}-{next(_counter)}"
+        local = _current
+        previous = getattr(local, "task", None)
+        local.task = task_id
+        thread = threading.current_thread().name
+        capture.life(life_item("started", task_id, None, thread=thread))
+        began = _now()
+        try:
+            result = self.fn(*args, **kwargs)
+        except BaseException as exc:
+            capture.life(life_item("erred", task_id, None, levelno=40, thread=thread,
+                                   duration=round(_now() - began, 6),
+                                   exception=f"{type(exc).__name__}: {_text(exc)}",
+                                   detail=_traceback(exc)))
+            raise
+        finally:
+            local.task = previous
+        capture.life(life_item("finished", task_id, None, thread=thread, duration=round(_now() - began, 6)))
+        return result
+
+    def __repr__(self) -> str:
+        return f"taskscope.pool.task({self.fn!r})"
+
+
+# --- the child side ------------------------------------------------------------------------
+
+
+class ZmqSink(BatchSink):
+    """Ships a child's batches over a ZeroMQ PUSH socket, opened in the writer thread.
+
+    Sends never block: with ``hwm`` messages waiting (the kernel is slow or gone) a batch
+    is dropped and counted. At the end, up to ``linger`` ms are given to deliver.
+    """
+
+    kind = "pool"
+
+    def __init__(self, address: str, token: str, max_message: int, hwm: int = 1000, linger: int = 2000) -> None:
+        super().__init__(multiprocessing.current_process().name, max_message)
+        self.address = address
+        self.token = token.encode("ascii")
+        self.hwm = hwm
+        self.linger = linger
+        self._zmq: Any = None
+        self._context: Any = None
+        self._socket: Any = None
+
+    def open(self) -> None:
+        import zmq
+
+        self._zmq = zmq
+        self._context = zmq.Context()
+        sock = self._context.socket(zmq.PUSH)
+        sock.setsockopt(zmq.SNDHWM, self.hwm)
+        sock.setsockopt(zmq.LINGER, self.linger)
+        sock.connect(self.address)
+        self._socket = sock
+
+    def ship(self, payload: bytes, rows: int) -> bool:
+        sock = self._socket
+        if sock is None:
+            return False
+        try:
+            sock.send_multipart([MAGIC, self.token, payload], flags=self._zmq.NOBLOCK, copy=False)
+        except self._zmq.Again:
+            return False
+        return True
+
+    def shutdown(self) -> None:
+        sock, self._socket = self._socket, None
+        context, self._context = self._context, None
+        if sock is not None:
+            sock.close(self.linger)
+        if context is not None:
+            context.term()
+
+    def forget(self) -> None:
+        _forgotten.append((self._socket, self._context))
+        self._socket = self._context = None
+
+
+class _State:
+    capture: RemoteCapture | None = None
+    config_id: tuple[str, str] | None = None
+    stopping = False
+
+
+_state = _State()
+_current = threading.local()
+_counter = itertools.count(1)
+_lock = threading.Lock()
+_forgotten: list[Any] = []
+_now = time.time
+
+
+def _task_of() -> tuple[Any, None] | None:
+    task_id = getattr(_current, "task", None)
+    return None if task_id is None else (task_id, None)
+
+
+def _install(config: Mapping[str, Any]) -> None:
+    """Install the capture in this child (once per process and receiver)."""
+    kernel = tuple(config.get("kernel") or ())
+    if kernel == (record.HOSTNAME, os.getpid()):
+        return  # called in the kernel itself: its own capture has the rows
+    ident = (str(config["address"]), str(config["token"]))
+    with _lock:
+        if _state.capture is not None and _state.capture.running:
+            if _state.config_id == ident:
+                return
+            _stop()
+        options = dict(config["options"])
+        sink = ZmqSink(ident[0], ident[1], int(options["max_message"]))
+        capture = RemoteCapture(sink, options, task_of=_task_of)
+        capture.start(f"pool process {multiprocessing.current_process().name} (pid {os.getpid()})")
+        _state.capture = capture
+        _state.config_id = ident
+    _at_exit_once()
+
+
+def _stop() -> None:
+    """Ship what is queued and put every hook back (at exit; idempotent)."""
+    capture, _state.capture = _state.capture, None
+    _state.config_id = None
+    if capture is None:
+        return
+    _state.stopping = True
+    try:
+        capture.stop(f"pool process {multiprocessing.current_process().name} (pid {os.getpid()})", timeout=5.0)
+    except Exception:  # noqa: BLE001
+        pass
+    finally:
+        _state.stopping = False
+
+
+_exit_registered = False
+
+
+def _at_exit_once() -> None:
+    """Flush at a normal exit and at SIGTERM.
+
+    multiprocessing children skip atexit but run its Finalize hooks; ``Pool.terminate``
+    (also the end of a ``with Pool(...)`` block) sends SIGTERM, which by default ends a
+    child at once: we flush first, then do what SIGTERM did before. A SIGKILLed child
+    runs nothing, so the writer flushes on a timer too.
+    """
+    global _exit_registered
+    if _exit_registered:
+        return
+    _exit_registered = True
+    atexit.register(_stop)
+    from multiprocessing import util
+
+    util.Finalize(None, _stop, exitpriority=100)
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.getsignal(signal.SIGTERM)
+
+        def on_sigterm(signum: int, frame: Any) -> None:
+            if _state.stopping:
+                return  # interrupted our own flush on the way out (Pool.terminate after its
+                # sentinel): let it finish, the process is ending anyway
+            _stop()
+            if callable(previous):
+                previous(signum, frame)
+            elif previous != signal.SIG_IGN:
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                os.kill(os.getpid(), signal.SIGTERM)
+
+        signal.signal(signal.SIGTERM, on_sigterm)
+
+
+def _after_fork_in_child() -> None:
+    """A process forked from a capturing child: its writer thread and socket are the
+    parent's, so capture stops here (hooks put back, socket forgotten untouched)."""
+    global _lock
+    _lock = threading.Lock()
+    capture, _state.capture = _state.capture, None
+    _state.config_id = None
+    if capture is not None:
+        capture.running = False
+        capture.collector.after_fork_in_child()
+        try:
+            capture.capture.uninstall()
+        except Exception:  # noqa: BLE001
+            pass
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _text(exc: BaseException) -> str:
+    from . import safe
+
+    return safe.safe_str(exc)
+
+
+def _traceback(exc: BaseException) -> str:
+    from .capture import format_exception
+
+    return format_exception(exc)

@@ -1,0 +1,273 @@
+"""Process pools: rows from real child processes (fork and spawn) over ZeroMQ.
+
+Functions run in the children are module functions (spawned children import this
+module by name).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import multiprocessing
+import os
+import signal
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any
+
+import pytest
+
+import taskscope as ts
+from taskscope import pool, runtime, transports
+from taskscope.remote import encode
+from taskscope.tests.conftest import read_rows
+
+
+def wait_rows(predicate: Callable[[list[dict[str, Any]]], bool], timeout: float = 60.0) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + timeout
+    while True:
+        runtime.flush()
+        rows = read_rows(runtime.store_path())
+        if predicate(rows):
+            return rows
+        if time.monotonic() > deadline:
+            raise AssertionError(f"rows never matched; {len(rows)}: " + "\n".join(str((r["pid"], r["logger"], r["msg"][:80])) for r in rows))
+        time.sleep(0.1)
+
+
+def extra(row: dict[str, Any]) -> dict[str, Any]:
+    return json.loads(row["extra"]) if row["extra"] else {}
+
+
+# --- functions run in the children ----------------------------------------------------------
+
+
+def work(i: int) -> dict[str, Any]:
+    logging.getLogger("tspool.lib").info("pool info %d", i)
+    print("pool print", i)
+    warnings.warn(f"pool warned {i}", UserWarning, stacklevel=1)
+    return {"pid": os.getpid(), "name": multiprocessing.current_process().name, "installed": pool.installed()}
+
+
+def item_key(i: int) -> str:
+    return f"item-{i}"
+
+
+def fail(i: int) -> None:
+    raise KeyError(f"no item {i}")
+
+
+def die_after_a_flush(i: int) -> None:
+    log = logging.getLogger("tspool.die")
+    log.warning("flushed before dying")
+    time.sleep(1.0)  # several flush intervals
+    log.warning("maybe lost: sent with the next batch, which never comes")
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def flood(n: int) -> int:
+    log = logging.getLogger("tspool.flood")
+    for i in range(n):
+        log.info("flood %d", i)
+    return os.getpid()
+
+
+def fork_and_report(_: int) -> dict[str, Any]:
+    """Fork a grandchild: it must not capture with (or touch) its parent's socket."""
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:
+        try:
+            logging.getLogger("tspool.grandchild").warning("from a grandchild")
+            os.write(write, json.dumps({"installed": pool.installed(),
+                                        "socket": pool._state.capture is not None}).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    data = os.read(read, 1000)
+    os.waitpid(child, 0)
+    return {"grandchild": json.loads(data), "parent_installed": pool.installed()}
+
+
+def my_init(path: str, text: str) -> None:
+    with open(path, "a") as f:
+        f.write(f"{text} {os.getpid()}\n")
+
+
+# --- tests -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_process_pool_executor_children_send_rows(fresh_runtime: Any, method: str) -> None:
+    runtime.start()
+    context = multiprocessing.get_context(method)
+    with ProcessPoolExecutor(2, mp_context=context, initializer=ts.pool.initializer,
+                             initargs=ts.pool.initargs()) as executor:
+        results = list(executor.map(ts.pool.task(work, key=item_key), range(4)))
+    assert all(r["installed"] for r in results)
+    rows = wait_rows(lambda rs: sum(r["logger"] == "tspool.lib" for r in rs) == 4)
+    for i, result in enumerate(results):
+        mine = [r for r in rows if r["task"] == f"item-{i}"]
+        by = {(r["logger"], r["msg"]): r for r in mine}
+        row = by[("tspool.lib", f"pool info {i}")]
+        assert (row["pid"], row["worker"], row["hostname"]) == (result["pid"], result["name"], ts.record.HOSTNAME)
+        assert ("stdout", f"pool print {i}") in by
+        assert any(r["msg"] == f"UserWarning: pool warned {i}" for r in mine)
+        life = [extra(r)["event"] for r in mine if r["logger"] == "taskscope.task"]
+        assert life == ["started", "finished"]
+    assert all(r["pid"] != os.getpid() for r in rows if r["logger"] == "tspool.lib")
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_multiprocessing_pool_children_send_rows(fresh_runtime: Any, method: str) -> None:
+    runtime.start()
+    with multiprocessing.get_context(method).Pool(2, initializer=ts.pool.initializer,
+                                                  initargs=ts.pool.initargs()) as workers:
+        results = workers.map(work, range(3))
+        with pytest.raises(KeyError):
+            workers.apply(ts.pool.task(fail, name="failing"), (7,))
+    rows = wait_rows(lambda rs: sum(r["logger"] == "tspool.lib" for r in rs) == 3
+                     and any(extra(r).get("event") == "erred" for r in rs))
+    pids = {r["pid"] for r in results}
+    assert {r["pid"] for r in rows if r["logger"] == "tspool.lib"} <= pids
+    assert all(r["task"] == "" for r in rows if r["logger"] == "tspool.lib")  # no task() wrapper: no id
+    [erred] = [r for r in rows if extra(r).get("event") == "erred"]
+    assert erred["task"].startswith("failing-") and erred["level"] == "ERROR"
+    assert "KeyError: 'no item 7'" in erred["text"] and "Traceback" in erred["text"]
+
+
+def test_joblib_loky_workers_send_rows(fresh_runtime: Any) -> None:
+    import joblib
+
+    runtime.start()
+    results = joblib.Parallel(n_jobs=2, backend="loky", initializer=ts.pool.initializer,
+                              initargs=ts.pool.initargs())(joblib.delayed(work)(i) for i in range(3))
+    rows = wait_rows(lambda rs: sum(r["logger"] == "tspool.lib" for r in rs) == 3)
+    assert all(r["installed"] and r["name"].startswith("LokyProcess") for r in results)
+    assert {r["worker"] for r in rows if r["logger"] == "tspool.lib"} <= {r["name"] for r in results}
+
+
+def test_a_child_killed_mid_batch_loses_at_most_that_batch(fresh_runtime: Any) -> None:
+    runtime.start()
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"),
+                             initializer=ts.pool.initializer, initargs=ts.pool.initargs()) as executor:
+        with pytest.raises(BrokenProcessPool):
+            executor.submit(die_after_a_flush, 1).result(timeout=60)
+    rows = wait_rows(lambda rs: any(r["msg"] == "flushed before dying" for r in rs))
+    assert runtime.flush() and runtime.status()["recording"]  # the kernel goes on as before
+
+
+def test_initargs_chain_the_users_initializer(fresh_runtime: Any, tmp_path: Any) -> None:
+    marks = tmp_path / "marks"
+    args = ts.pool.initargs(then=my_init, args=(str(marks), "not recording"))
+    assert args[0] is None  # not recording: the children capture nothing
+    with ProcessPoolExecutor(1, initializer=ts.pool.initializer, initargs=args) as executor:
+        assert executor.submit(work, 0).result()["installed"] is False
+    runtime.start()
+    args = ts.pool.initargs(then=my_init, args=(str(marks), "recording"))
+    with ProcessPoolExecutor(1, initializer=ts.pool.initializer, initargs=args) as executor:
+        assert executor.submit(work, 0).result()["installed"] is True
+    assert [line.split()[0] for line in marks.read_text().splitlines()] == ["not", "recording"]
+
+
+def test_a_process_forked_from_a_child_does_not_capture(fresh_runtime: Any) -> None:
+    runtime.start()
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=ts.pool.initializer, initargs=ts.pool.initargs()) as executor:
+        result = executor.submit(fork_and_report, 0).result(timeout=60)
+    assert result == {"grandchild": {"installed": False, "socket": False}, "parent_installed": True}
+    runtime.stop()
+    assert not any(r["logger"] == "tspool.grandchild" for r in read_rows(runtime.store_path()))
+
+
+def test_the_kernels_socket_does_not_cross_a_fork(fresh_runtime: Any) -> None:
+    runtime.start()
+    receiver = transports.receiver()
+    assert receiver is not None and receiver.address.startswith("tcp://127.0.0.1:")
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:
+        try:
+            os.write(write, json.dumps([transports._receiver is None, runtime.status()["recording"]]).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    assert json.loads(os.read(read, 100)) == [True, False]
+    os.waitpid(child, 0)
+    assert transports.receiver() is receiver and receiver.running  # the kernel's is untouched
+
+
+def test_a_pool_flood_is_counted_stored_plus_dropped(fresh_runtime: Any) -> None:
+    runtime.start()
+    n = 20_000
+    args = ts.pool.initargs(queue_size=500, flush_interval=0.5, lifecycle=False)
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"),
+                             initializer=ts.pool.initializer, initargs=args) as executor:
+        child = executor.submit(flood, n).result(timeout=60)
+
+    def counted(rs: list[dict[str, Any]]) -> tuple[int, int]:
+        stored = sum(r["logger"] == "tspool.flood" for r in rs)
+        dropped = sum(extra(r)["dropped"] for r in rs if r["pid"] == child and r["msg"].endswith("rows dropped (queue full at 500 rows)"))
+        return stored, dropped
+
+    rows = wait_rows(lambda rs: sum(counted(rs)) == n)
+    stored, dropped = counted(rows)
+    assert stored > 0 and dropped > 0
+
+
+# --- the receiver: loopback, token, no pickle, size cap ------------------------------------
+
+
+def push(address: str, frames: list[bytes]) -> None:
+    import zmq
+
+    context = zmq.Context()
+    sock = context.socket(zmq.PUSH)
+    sock.setsockopt(zmq.LINGER, 2000)
+    sock.connect(address)
+    sock.send_multipart(frames)
+    sock.close()
+    context.term()
+
+
+def batch(msg: str) -> bytes:
+    row = [time.time(), "WARNING", 30, "library", "tspool.raw", msg, msg, "h", 1, "t", "", "", None]
+    return encode({"v": 1, "k": "pool", "w": "raw", "h": "elsewhere", "p": 4242, "n": 1, "f": False}, [row])
+
+
+def test_the_receiver_takes_only_our_messages(fresh_runtime: Any) -> None:
+    import pickle
+
+    runtime.start()
+    receiver = transports.receiver()
+    assert receiver is not None
+    token = receiver.token.encode()
+    push(receiver.address, [transports.MAGIC, b"0" * len(token), batch("wrong token")])
+    push(receiver.address, [transports.MAGIC, token, pickle.dumps({"rows": []})])
+    push(receiver.address, [b"something else", token, batch("wrong magic")])
+    push(receiver.address, [transports.MAGIC, token, batch("accepted")])
+    rows = wait_rows(lambda rs: any(r["msg"] == "accepted" for r in rs) and receiver.inbox.rejected == 3)
+    assert not any(r["msg"] in ("wrong token", "wrong magic") for r in rows)
+    [accepted] = [r for r in rows if r["msg"] == "accepted"]
+    assert (accepted["hostname"], accepted["pid"], accepted["worker"]) == ("elsewhere", 4242, "raw")
+    rejected = [r for r in rows if r["source"] == "system" and "rejected" in r["msg"]]
+    assert rejected and "wrong token" in rejected[0]["msg"]
+
+
+def test_the_receiver_refuses_messages_above_its_cap(fresh_runtime: Any) -> None:
+    runtime.start()
+    receiver = transports.ZmqReceiver(max_message=4096)
+    receiver.start()
+    try:
+        big = batch("x" * 50_000 + os.urandom(20_000).hex())
+        assert len(big) > 4096
+        push(receiver.address, [transports.MAGIC, receiver.token.encode(), big])
+        push(receiver.address, [transports.MAGIC, receiver.token.encode(), batch("small after big")])
+        rows = wait_rows(lambda rs: any(r["msg"] == "small after big" for r in rs))
+        assert not any(r["msg"].startswith("xxxx") for r in rows)
+    finally:
+        receiver.stop()
