@@ -46,7 +46,7 @@ from distributed.protocol.pickle import dumps
 from . import record, runtime
 from .collector import quiet
 from .record import Caps
-from .remote import BatchSink, RemoteCapture, life_item, remote_options, traceback_detail
+from .remote import BatchSink, RemoteCapture, TaskTag, life_item, remote_options, traceback_detail
 from .transports import Inbox
 
 __all__ = ["WorkerCapture", "attach", "attached", "dask_setup", "dask_teardown", "detach"]
@@ -120,13 +120,14 @@ class WorkerCapture(WorkerPlugin):
         self.kernel = tuple(kernel)
 
     def setup(self, worker: Any) -> None:
-        self._running: dict[Any, tuple[int | None, float]] = {}
+        self._run_ids: dict[Any, int | None] = {}  # key -> run_id, while it runs here
+        self._began: dict[Any, float] = {}
         self._capture: RemoteCapture | None = None
         self._worker = worker
         if (record.HOSTNAME, os.getpid()) == self.kernel:
             return  # a worker thread in the kernel's process: the kernel's capture has its rows
         sink = DaskSink(worker, self.topic, int(self.options["max_message"]))
-        capture = RemoteCapture(sink, self.options, task_of=self._task_of)
+        capture = RemoteCapture(sink, self.options, tag=TaskTag(_thread_state, "key", self._run_ids))
         capture.start(f"Dask worker {worker.address}")
         self._capture = capture
         self._lifecycle = bool(self.options.get("lifecycle", True))
@@ -136,14 +137,6 @@ class WorkerCapture(WorkerPlugin):
         self._capture = None
         if capture is not None:
             capture.stop(f"Dask worker {worker.address}")
-
-    def _task_of(self) -> tuple[Any, int | None] | None:
-        """The key (and run_id) of the task running in the calling thread (hot path)."""
-        key = getattr(_thread_state, "key", None)
-        if key is None:
-            return None
-        run = self._running.get(key)
-        return key, (run[0] if run is not None else None)
 
     def transition(self, key: Any, start: str, finish: str, **kwargs: Any) -> None:
         capture = getattr(self, "_capture", None)
@@ -158,14 +151,16 @@ class WorkerCapture(WorkerPlugin):
         if finish == "executing":
             ts = self._worker.state.tasks.get(key)
             run_id = getattr(ts, "run_id", None)
-            self._running[key] = (run_id, time.time())
+            self._run_ids[key] = run_id
+            self._began[key] = time.time()
             capture.life(life_item("started", key, run_id))
             return
-        if start not in ("executing", "long-running", "cancelled", "resumed") or key not in self._running:
+        if start not in ("executing", "long-running", "cancelled", "resumed") or key not in self._run_ids:
             return
         if finish in ("long-running", "cancelled", "resumed"):
             return  # still running in its thread
-        run_id, began = self._running.pop(key)
+        run_id = self._run_ids.pop(key)
+        began = self._began.pop(key, time.time())
         ts = self._worker.state.tasks.get(key)
         duration = _duration(ts, began)
         if finish == "memory":

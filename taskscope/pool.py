@@ -33,7 +33,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from . import record, runtime, transports
-from .remote import BatchSink, RemoteCapture, life_item, remote_options
+from .remote import BatchSink, RemoteCapture, TaskTag, life_item, remote_options
 from .transports import MAGIC
 
 __all__ = ["initargs", "initializer", "installed", "task"]
@@ -201,11 +201,6 @@ _forgotten: list[Any] = []
 _now = time.time
 
 
-def _task_of() -> tuple[Any, None] | None:
-    task_id = getattr(_current, "task", None)
-    return None if task_id is None else (task_id, None)
-
-
 def _install(config: Mapping[str, Any]) -> None:
     """Install the capture in this child (once per process and receiver)."""
     kernel = tuple(config.get("kernel") or ())
@@ -219,7 +214,7 @@ def _install(config: Mapping[str, Any]) -> None:
             _stop()
         options = dict(config["options"])
         sink = ZmqSink(ident[0], ident[1], int(options["max_message"]))
-        capture = RemoteCapture(sink, options, task_of=_task_of)
+        capture = RemoteCapture(sink, options, tag=TaskTag(_current, "task"))
         capture.start(f"pool process {multiprocessing.current_process().name} (pid {os.getpid()})")
         _state.capture = capture
         _state.config_id = ident

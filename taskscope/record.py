@@ -102,6 +102,18 @@ class Caps:
     msg: int = 64 * 1024
     text: int = 256 * 1024
     extra: int = 64 * 1024
+    #: Rows are built to leave this process (a Dask worker, a pool child): see
+    #: :data:`WireRow`. The kernel finishes them (:func:`head_text`).
+    wire: bool = False
+
+
+#: A row as a remote process (a Dask worker, a pool child) builds it when its caps say
+#: ``wire``: ``(context, created, msg, text, extra)``, the context being
+#: ``(level, levelno, source, logger, thread, task, run_id)``: what most rows of a batch
+#: share, sent once per batch. ``text`` is None where it would be just the line (no
+#: traceback): the kernel writes it. hostname, pid and worker are the sender's, sent
+#: once per message.
+WireRow = tuple[tuple[Any, ...], float, str, "str | None", "str | None"]
 
 
 _stamp_cache: list[Any] = [None, ""]
@@ -125,6 +137,11 @@ def line_text(created: float, level: str, logger: str, msg: str, detail: str = "
     return f"{head}\n{detail}" if detail else head
 
 
+def head_text(created: float, level: str, logger: str, msg: str, caps: Caps) -> str:
+    """The ``text`` of a row without a traceback, as :func:`make_row` writes it."""
+    return safe.cut(line_text(created, level, logger, msg), caps.text)
+
+
 def make_row(
     created: float,
     levelno: int,
@@ -146,10 +163,14 @@ def make_row(
     """A row in :data:`FIELDS` order, message and text cut to ``caps``.
 
     Strings may hold lone surrogates: the store escapes them only in a batch that has one.
-    ``dropped`` counts characters already cut off the end of ``msg``.
+    ``dropped`` counts characters already cut off the end of ``msg``. With ``caps.wire``
+    the row is a :data:`WireRow` instead.
     """
     name = level if level is not None else logging.getLevelName(levelno)
     msg = safe.cut(msg, caps.msg, dropped)
+    if caps.wire:
+        text = safe.cut(line_text(created, name, logger, msg, detail), caps.text) if detail else None
+        return ((name, levelno, source, logger, thread, task, None), created, msg, text, extra)
     text = safe.cut(line_text(created, name, logger, msg, detail), caps.text)
     return (
         created, name, levelno, source, logger, msg, text,

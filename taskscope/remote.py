@@ -10,14 +10,18 @@ kernel only checks and stores them.
 The task running in the emitting thread is taken at the call, on the hot path, by the
 queue itself (:class:`TaggingQueue`): the kernel's own capture pays nothing for it.
 
-Wire format of one message (:func:`encode`): zlib-compressed JSON (ASCII, no pickle)::
+Wire format of one message (:func:`encode`): zlib-compressed ASCII JSON, no pickle::
 
-    {"v": 1, "k": kind, "w": worker, "h": hostname, "p": pid, "n": batch number,
-     "f": final?, "rows": [[created, level, levelno, source, logger, msg, text,
-                            hostname, pid, thread, worker, task, extra(, run_id)], ...]}
+    {"v": 1, "k": kind, "w": worker, "h": hostname, "p": pid, "n": message number,
+     "f": final?,
+     "ctx": [[level, levelno, source, logger, thread, task, run_id], ...],
+     "c": [context index per row], "t": [created per row], "m": [msg per row],
+     "x": [[row index, text], ...], "e": [[row index, extra JSON], ...]}
 
-Rows are in :data:`taskscope.record.FIELDS` order, a task's ``run_id`` appended (Dask's
-number for one dispatch of a task; the kernel turns it into an attempt 1, 2, ...).
+Columns, and what rows share (their context) once per message: the kernel decodes few
+values per row. ``text`` is sent only where it is more than the line (a traceback); the
+kernel writes the rest. A task's ``run_id`` is Dask's number for one dispatch of it (the
+kernel turns it into an attempt 1, 2, ...).
 """
 
 from __future__ import annotations
@@ -28,13 +32,13 @@ import os
 import time
 import zlib
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from . import record, safe
 from .capture import Capture
 from .collector import CONVERTERS, Collector, Item, converter, quiet
-from .record import Caps, Row
+from .record import Caps, WireRow
 
 #: Protocol version of :func:`encode`'s messages.
 VERSION = 1
@@ -97,13 +101,26 @@ def remote_options(options: Mapping[str, Any] | None = None, **overrides: Any) -
 # --- the wire ------------------------------------------------------------------------------
 
 
-def encode(header: Mapping[str, Any], rows: Sequence[Sequence[Any]]) -> bytes:
-    """One message: ``header`` plus ``rows``, as ASCII JSON compressed with zlib (level 1).
+def encode(header: Mapping[str, Any], rows: Sequence[WireRow]) -> bytes:
+    """One message: ``header`` plus ``rows`` (:data:`~taskscope.record.WireRow`) in
+    columns, as ASCII JSON compressed with zlib (level 1).
 
     ASCII JSON keeps lone surrogates as ``\\udcxx`` escapes (the store shows them), and
     never runs code on the other side, unlike pickle.
     """
-    text = json.dumps({**header, "rows": rows}, ensure_ascii=True, separators=(",", ":"))
+    message = dict(header)
+    if rows:
+        contexts, created, msgs, texts, extras = zip(*rows)
+        index: dict[Any, int] = {}
+        message["c"] = [index.setdefault(c, len(index)) for c in contexts]
+        message["ctx"] = list(index)
+        message["t"] = created
+        message["m"] = msgs
+        message["x"] = [(i, v) for i, v in enumerate(texts) if v is not None]
+        message["e"] = [(i, v) for i, v in enumerate(extras) if v is not None]
+    else:
+        message.update(ctx=[], c=[], t=[], m=[], x=[], e=[])
+    text = json.dumps(message, ensure_ascii=True, separators=(",", ":"))
     return zlib.compress(text.encode("ascii"), 1)
 
 
@@ -126,38 +143,48 @@ def decode(payload: bytes, max_inflated: int = MAX_INFLATED) -> dict[str, Any]:
         message = json.loads(data)
     except ValueError as exc:
         raise MessageError(f"not JSON: {exc}") from None
-    if type(message) is not dict or message.get("v") != VERSION or type(message.get("rows")) is not list:
-        raise MessageError("not a taskscope batch (version or rows missing)")
+    if type(message) is not dict or message.get("v") != VERSION:
+        raise MessageError("not a taskscope batch (no version)")
+    columns = [message.get(name) for name in ("ctx", "c", "t", "m", "x", "e")]
+    if not all(type(column) is list for column in columns) or not len(columns[1]) == len(columns[2]) == len(columns[3]):
+        raise MessageError("not a taskscope batch (columns missing or of different lengths)")
     return message
 
 
 # --- the task running in the emitting thread ---------------------------------------------
 
-TaskOf = Callable[[], "tuple[Any, int | None] | None"]
+class TaskTag:
+    """Where the task running in a thread is found: ``getattr(local, attr)`` (a
+    thread-local the task runner sets) and, for Dask, ``runs[key]`` (its run_id)."""
+
+    def __init__(self, local: Any, attr: str, runs: Mapping[Any, int] | None = None) -> None:
+        self.local = local
+        self.attr = attr
+        self.runs = runs
 
 
-class TaggingQueue(deque):  # type: ignore[type-arg]
+def tagging_queue(tag: TaskTag) -> deque:  # type: ignore[type-arg]
     """The collector's queue in a remote process: each item is tagged with the task
-    running in the thread that appends it (``task_of()``: ``(key, run_id)`` or None).
+    running in the thread that appends it.
 
     Every capture path (logging, the stream tee, warnings) appends through here, on the
     emitting thread, so the tag is the task that was running at the call even when the
-    row is built later. The kernel's own queue is a plain deque and pays nothing.
+    row is built later. The kernel's own queue is a plain deque and pays nothing. (A
+    class per queue: ``append`` reads its three names from the closure, the cheapest
+    lookup Python has, on the hot path.)
     """
+    local, attr, runs = tag.local, tag.attr, tag.runs
+    plain_append = deque.append
 
-    def __init__(self, task_of: TaskOf) -> None:
-        super().__init__()
-        self.task_of = task_of
+    class TaggingQueue(deque):  # type: ignore[type-arg]
+        def append(self, item: Any) -> None:
+            if type(item) is tuple:
+                key = getattr(local, attr, None)
+                if key is not None:
+                    item = ("task", key, runs.get(key) if runs is not None else None, item)
+            plain_append(self, item)
 
-    def append(self, item: Any) -> None:
-        if type(item) is tuple:
-            try:
-                tag = self.task_of()
-            except Exception:  # noqa: BLE001 - never fail the emitting call
-                tag = None
-            if tag is not None:
-                item = ("task", tag[0], tag[1], item)
-        deque.append(self, item)
+    return TaggingQueue()
 
 
 def key_text(key: Any) -> str:
@@ -166,15 +193,15 @@ def key_text(key: Any) -> str:
 
 
 @converter("task")
-def _tagged_row(item: Item, caps: Caps) -> Row:
-    """Convert: an item tagged with its task; the row gets the key, and the run_id appended."""
+def _tagged_row(item: Item, caps: Caps) -> WireRow:
+    """Convert (remote only): an item tagged with its task; its context gets the key and run_id."""
     _, key, run_id, inner = item
-    row = CONVERTERS[inner[0]](inner, caps)
-    return (*row[:11], key_text(key), row[12], run_id)
+    context, created, msg, text, extra = CONVERTERS[inner[0]](inner, caps)
+    return ((*context[:5], key_text(key), run_id), created, msg, text, extra)
 
 
 @converter("life")
-def _life_row(item: Item, caps: Caps) -> Row:
+def _life_row(item: Item, caps: Caps) -> WireRow:
     """Convert: a task lifecycle event (started, finished, erred, ...) into a runtime row."""
     _, created, levelno, event, key, run_id, thread, fields, detail = item
     name = key_text(key)
@@ -184,11 +211,11 @@ def _life_row(item: Item, caps: Caps) -> Row:
         msg += f" in {fields['duration']:.3f} s"
     if "exception" in fields:
         msg += f": {fields['exception']}"
-    row = record.make_row(
+    context, created, msg, text, extra_json = record.make_row(
         created, levelno, record.RUNTIME, TASK_LOGGER, msg, caps,
         thread=thread, detail=detail, extra=safe.to_json(extra, caps.extra),
     )
-    return (*row[:11], name, row[12], run_id)
+    return ((*context[:5], name, run_id), created, msg, text, extra_json)
 
 
 def life_item(event: str, key: Any, run_id: int | None, *, levelno: int = logging.INFO,
@@ -229,7 +256,7 @@ class BatchSink:
     def open(self) -> None:
         """Connect (in the writer thread). Nothing to do by default."""
 
-    def write(self, rows: Sequence[Row]) -> tuple[int, int]:
+    def write(self, rows: Sequence[WireRow]) -> tuple[int, int]:
         self._send(rows)
         return (1, len(rows))
 
@@ -254,7 +281,7 @@ class BatchSink:
     def ship(self, payload: bytes, rows: int) -> bool:
         raise NotImplementedError
 
-    def _send(self, rows: Sequence[Row], final: bool = False) -> None:
+    def _send(self, rows: Sequence[WireRow], final: bool = False) -> None:
         header = self.header
         header["n"] += 1
         header["f"] = final
@@ -272,7 +299,7 @@ class BatchSink:
             self._dropped(len(rows))
             payload = encode(header, [record.system_row(
                 f"a row of {len(payload)} bytes (compressed) was larger than a message may be",
-                Caps(), {"dropped": 0, "max_message": self.max_message})])
+                Caps(wire=True), {"max_message": self.max_message})])
         try:
             ok = self.ship(payload, len(rows))
         except Exception:  # noqa: BLE001 - a transport failure costs this batch only
@@ -287,32 +314,51 @@ class BatchSink:
             self.collector.count_drop(n)
 
 
-def _plain_row(row: Sequence[Any]) -> list[Any]:
+def _plain_row(row: WireRow) -> WireRow:
     """A row whose values JSON could not take (should not happen) made plain."""
-    return [v if v is None or type(v) in (str, int, float) else safe.safe_str(v) for v in row]
+    def plain(v: Any) -> Any:
+        return v if v is None or type(v) in (str, int, float) else safe.safe_str(v)
+
+    context, created, msg, text, extra = row
+    return (tuple(plain(v) for v in context), float(created), plain(msg), plain(text), plain(extra))
 
 
 # --- the capture in a remote process -------------------------------------------------------
 
 
+class RemoteCollector(Collector):
+    """The collector of a remote process: its rows are :data:`~taskscope.record.WireRow`
+    (its caps say ``wire``) and go to the sink without the kernel's per-level counts."""
+
+    def _write(self, rows: list[Any]) -> None:
+        if not rows:
+            return
+        try:
+            self.sink.write(rows)
+        except Exception as exc:  # noqa: BLE001 - lose this batch, not the thread
+            self.error = f"{type(exc).__name__}: {exc}"
+            self.count_drop(len(rows))
+            return
+        self.stored += len(rows)
+
+
 class RemoteCapture:
     """Capture in this process (a worker or pool child), batches shipped by ``sink``.
 
-    ``task_of`` (optional) names the task running in the calling thread; ``worker`` is
-    what the ``worker`` column says (a Dask address, a pool worker id).
+    ``tag`` (optional) finds the task running in the calling thread.
     """
 
-    def __init__(self, sink: BatchSink, options: Mapping[str, Any], task_of: TaskOf | None = None) -> None:
+    def __init__(self, sink: BatchSink, options: Mapping[str, Any], tag: TaskTag | None = None) -> None:
         self.options = dict(options)
         self.sink = sink
-        caps = Caps(*options["caps"])
+        caps = Caps(*options["caps"], wire=True)
         batch = int(options["batch_size"])
-        self.collector = Collector(
+        self.collector = RemoteCollector(
             sink, queue_size=int(options["queue_size"]), wake_at=batch,
             interval=float(options["flush_interval"]), max_batch=batch, caps=caps,
         )
-        if task_of is not None:
-            self.collector.queue = TaggingQueue(task_of)
+        if tag is not None:
+            self.collector.queue = tagging_queue(tag)
         sink.bind(self.collector)
         for name in options.get("user_loggers", ()):
             record.mark_user_logger(name)

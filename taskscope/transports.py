@@ -66,6 +66,7 @@ class Inbox:
         self._rejects_reported = 0.0
         # Writer thread only: key -> [(first run_id, attempt), ...] of keys run again.
         self._attempts: dict[str, list[tuple[int, int]]] = {}
+        self._plain_extra: dict[tuple[int, int], str] = {}
 
     # --- the transport's thread --------------------------------------------------------
 
@@ -86,11 +87,13 @@ class Inbox:
             safe.safe_str(message.get("w") or ""),
         )
         self._count_batch(origin, message.get("n"), bool(message.get("f")))
-        rows = message["rows"]
-        queued = 0
-        if rows:
-            queued = runtime.enqueue_items([("remote", self, origin, row) for row in rows])
-            self.rows += queued
+        try:
+            items = self._items(origin, message)
+        except (TypeError, ValueError, IndexError, KeyError):
+            self.reject(f"a malformed message from {origin[2] or origin[0]} (pid {origin[1]}) was rejected")
+            items = []
+        queued = runtime.enqueue_items(items) if items else 0
+        self.rows += queued
         if message.get("f"):
             with self._finals_changed:
                 self._finals[origin[2]] = self._finals.get(origin[2], 0) + 1
@@ -150,32 +153,44 @@ class Inbox:
 
     # --- the writer thread ---------------------------------------------------------------
 
-    def row(self, origin: tuple[str, int, str], row: Any, caps: Caps) -> Row:
-        """One received row, checked, with this sender's hostname, pid and worker."""
+    def row(self, origin: tuple[str, int, str], context: tuple[Any, ...] | None, created: Any, msg: Any,
+            text: Any, extra: Any, caps: Caps) -> Row:
+        """One received row, checked and finished, with its sender's hostname, pid, worker."""
         hostname, pid, worker = origin
-        try:
-            (created, level, levelno, source, logger, msg, text, _, _, thread, _, task, extra) = row[:13]
-            run_id = row[13] if len(row) > 13 else None
-        except (TypeError, ValueError):
-            return self._system(origin, f"a malformed row from {worker or hostname} (pid {pid}) was replaced",
-                                {"row": safe.cut(safe.safe_repr(row), 1000)})
-        if not (type(created) is float and type(level) is str and type(levelno) is int
-                and type(logger) is str and type(msg) is str and type(text) is str
-                and type(thread) is str and type(task) is str and (extra is None or type(extra) is str)
-                and source in _SOURCES and len(msg) <= caps.msg + 200 and len(text) <= caps.text + 200
-                and (extra is None or len(extra) <= caps.extra + 200)):
-            return self._slow_row(origin, row, caps)
-        if task and type(run_id) is int:
+        if context is None or not (
+                type(created) is float and type(msg) is str and len(msg) <= caps.msg + 200
+                and (text is None or (type(text) is str and len(text) <= caps.text + 200))
+                and (extra is None or (type(extra) is str and len(extra) <= caps.extra + 200))):
+            return self._slow_row(origin, context, created, msg, text, extra, caps)
+        level, levelno, source, logger, thread, task, run_id = context
+        if text is None:
+            text = record.head_text(created, level, logger, msg, caps)
+        if task and run_id is not None:
             extra = self._with_attempt(task, run_id, extra)
         return (created, level, levelno, source, logger, msg, text, hostname, pid, thread, worker, task, extra)
 
-    def _slow_row(self, origin: tuple[str, int, str], row: Sequence[Any], caps: Caps) -> Row:
+    def _slow_row(self, origin: tuple[str, int, str], context: tuple[Any, ...] | None, created: Any,
+                  msg: Any, text: Any, extra: Any, caps: Caps) -> Row:
         """A row with an unexpected value somewhere: every field made safe on its own."""
-        data = dict(zip(record.FIELDS, row))
-        data.update(hostname=origin[0], pid=origin[1], worker=origin[2])
+        fields = ("level", "levelno", "source", "logger", "thread", "task")
+        data = dict(zip(fields, context or ()))
+        data.update(created=created, msg=msg, text=text, extra=extra,
+                    hostname=origin[0], pid=origin[1], worker=origin[2])
         if data.get("source") not in _SOURCES:
             data["source"] = None
         return record.row_from_dict(data, caps)
+
+    def _items(self, origin: tuple[str, int, str], message: dict[str, Any]) -> list[Item]:
+        """The queue items of one message's rows (contexts checked once per message)."""
+        contexts = [_context(c) for c in message["ctx"]]
+        texts = dict(message["x"]) if message["x"] else None
+        extras = dict(message["e"]) if message["e"] else None
+        rows = zip(message["c"], message["t"], message["m"])
+        if texts is None and extras is None:
+            return [("remote", self, origin, contexts[c], t, m, None, None) for c, t, m in rows]
+        texts, extras = texts or {}, extras or {}
+        return [("remote", self, origin, contexts[c], t, m, texts.get(i), extras.get(i))
+                for i, (c, t, m) in enumerate(rows)]
 
     def _with_attempt(self, task: str, run_id: int, extra: str | None) -> str:
         """``extra`` with the attempt number of this run of ``task`` (and its run_id)."""
@@ -185,6 +200,13 @@ class Inbox:
             for first_run, number in marks:
                 if run_id >= first_run:
                     attempt = number
+        if extra is None:  # the common case: one string per run, made once
+            made = self._plain_extra.get((attempt, run_id))
+            if made is None:
+                if len(self._plain_extra) > 10_000:
+                    self._plain_extra.clear()
+                made = self._plain_extra[(attempt, run_id)] = _merge_extra(None, attempt, run_id)
+            return made
         return _merge_extra(extra, attempt, run_id)
 
     def attempt_row(self, key: str, run_id: int, attempt: int, cause: str, worker: str) -> Row:
@@ -227,7 +249,21 @@ def _merge_extra(extra: str | None, attempt: int, run_id: int) -> str:
 @converter("remote")
 def _remote_row(item: Item, caps: Caps) -> Row:
     """Convert: a row received from a remote process (see :meth:`Inbox.row`)."""
-    return item[1].row(item[2], item[3], caps)
+    _, inbox, origin, context, created, msg, text, extra = item
+    return inbox.row(origin, context, created, msg, text, extra, caps)
+
+
+def _context(value: Any) -> tuple[Any, ...] | None:
+    """A row context from the wire, checked: ``(level, levelno, source, logger, thread,
+    task, run_id)``; None if it is not one (its rows then take the slow path)."""
+    if type(value) is not list or len(value) != 7:
+        return None
+    level, levelno, source, logger, thread, task, run_id = value
+    if (type(level) is str and type(levelno) is int and source in _SOURCES and type(logger) is str
+            and type(thread) is str and type(task) is str and (run_id is None or type(run_id) is int)
+            and len(logger) <= 1000 and len(thread) <= 1000 and len(task) <= 10_000):
+        return (level, levelno, source, logger, thread, task, run_id)
+    return None
 
 
 @converter("remote-attempt")

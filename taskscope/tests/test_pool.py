@@ -235,7 +235,7 @@ def push(address: str, frames: list[bytes]) -> None:
 
 
 def batch(msg: str) -> bytes:
-    row = [time.time(), "WARNING", 30, "library", "tspool.raw", msg, msg, "h", 1, "t", "", "", None]
+    row = (("WARNING", 30, "library", "tspool.raw", "t", "", None), time.time(), msg, None, None)
     return encode({"v": 1, "k": "pool", "w": "raw", "h": "elsewhere", "p": 4242, "n": 1, "f": False}, [row])
 
 

@@ -1,0 +1,290 @@
+"""W3: remote tasks end to end: Dask workers and a process pool, with and without capture.
+
+Prints figures; never passes or fails. All variants run in one invocation, alternating
+rounds, and the best round of each is shown.
+
+Dask: a LocalCluster with 2 worker processes (1 thread each); TASKS tasks each log
+RECORDS records on an INFO logger. Variants:
+
+  (a) no capture: the records are made and dropped (no handler takes them);
+  (b) Dask's own ``client.forward_logging()``: each record is an event to the client,
+      counted by a handler there as it is handled;
+  (c) taskscope: ``ts.start()`` attaches the client; done when every row is in the
+      session's store (queryable by ``ts.logger.dataset``).
+
+Pool: a ProcessPoolExecutor of 2, the same tasks. Variants: (a) no capture, (b) the
+standard library's way (``QueueHandler`` over a ``multiprocessing`` queue, a
+``QueueListener`` in the parent), (c) taskscope's initializer (ZeroMQ).
+
+Figures: records/s until every record arrived (c: is stored), wall time ratio c/a for
+the computation and end to end, throughput ratio c/b, records lost, and what the
+scheduler holds for the transport's topic afterwards (events and bytes) plus the
+scheduler process's RSS growth.
+
+    .venv/bin/python bench/w3_remote.py [--tasks 200] [--records 1000] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the checkout, installed or not
+
+import argparse
+import logging
+import logging.handlers
+import multiprocessing
+import os
+import sqlite3
+import tempfile
+import threading
+import time
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any, Callable
+
+LOGGER = "bench.remote"
+
+
+# --- what the tasks do -----------------------------------------------------------------------
+
+
+def emit(task: int, records: int) -> int:
+    """One task: ``records`` INFO records on the bench logger."""
+    log = logging.getLogger(LOGGER)
+    log.setLevel(logging.INFO)
+    info = log.info
+    for j in range(records):
+        info("record %d of task %d", j, task)
+    return records
+
+
+def queue_init(queue: Any) -> None:
+    """Pool child, variant (b): the stdlib QueueHandler on the bench logger."""
+    log = logging.getLogger(LOGGER)
+    log.handlers[:] = [logging.handlers.QueueHandler(queue)]
+    log.propagate = False
+
+
+def rss_of(pid: int) -> int:
+    """Resident memory of a process, bytes (Linux)."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+class Counter(logging.Handler):
+    """Counts the bench records that reach it (variant b's arrival)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.NOTSET)
+        self.count = 0
+        self.done = threading.Event()
+        self.expected = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.count += 1
+        if self.count >= self.expected:
+            self.done.set()
+
+
+def stored(path: Path) -> int:
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute("SELECT COUNT(*) FROM rows WHERE logger = ?", (LOGGER,)).fetchone()[0]
+    finally:
+        conn.close()
+
+
+def wait_stored(ts: Any, total: int, timeout: float = 300.0) -> int:
+    """Wait until ``total`` bench rows are in the store (or nothing more comes)."""
+    deadline = time.monotonic() + timeout
+    last, last_change = -1, time.monotonic()
+    while True:
+        ts.runtime.flush()
+        n = stored(ts.runtime.store_path())
+        if n >= total:
+            return n
+        if n != last:
+            last, last_change = n, time.monotonic()
+        if time.monotonic() - last_change > 10 or time.monotonic() > deadline:
+            return n
+        time.sleep(0.01)
+
+
+# --- Dask --------------------------------------------------------------------------------
+
+
+def scheduler_held(client: Any, prefix: str) -> tuple[int, int]:
+    """Events and payload bytes the scheduler keeps for topics starting with ``prefix``."""
+
+    def held(dask_scheduler: Any, prefix: str = prefix) -> tuple[int, int]:
+        events = nbytes = 0
+        for name, topic in dask_scheduler._broker._topics.items():
+            if name.startswith(prefix):
+                for _, msg in topic.events:
+                    events += 1
+                    nbytes += len(msg) if isinstance(msg, (bytes, str)) else len(repr(msg))
+        return events, nbytes
+
+    return tuple(client.run_on_scheduler(held))  # type: ignore[return-value]
+
+
+def dask_round(client: Any, variant: str, tasks: int, records: int, ts: Any) -> dict[str, Any]:
+    total = tasks * records
+    counter = None
+    if variant == "b":
+        counter = Counter()
+        counter.expected = total
+        log = logging.getLogger(LOGGER)
+        log.handlers[:] = [counter]
+        log.propagate = False
+        log.setLevel(logging.INFO)
+        client.forward_logging(LOGGER, level=logging.INFO)
+    if variant == "c":
+        ts.runtime._reset()
+        ts.start()
+    rss0 = rss_of(os.getpid())
+    start = time.perf_counter()
+    futures = client.map(emit, range(tasks), records=records, pure=False)
+    client.gather(futures)
+    computed = time.perf_counter() - start
+    if variant == "a":
+        arrived, done = total, computed
+    elif variant == "b":
+        counter.done.wait(300)
+        done = time.perf_counter() - start
+        arrived = counter.count
+    else:
+        arrived = wait_stored(ts, total)
+        done = time.perf_counter() - start
+    held = scheduler_held(client, "taskscope-" if variant == "c" else "forward-logging")
+    rss = rss_of(os.getpid()) - rss0
+    if variant == "b":
+        client.unforward_logging(LOGGER)
+        logging.getLogger(LOGGER).handlers[:] = []
+        logging.getLogger(LOGGER).propagate = True
+    if variant == "c":
+        ts.stop()
+    del futures
+    return {"computed": computed, "done": done, "arrived": arrived, "lost": total - arrived,
+            "held_events": held[0], "held_bytes": held[1], "rss": rss}
+
+
+# --- pool --------------------------------------------------------------------------------
+
+
+def pool_round(variant: str, tasks: int, records: int, ts: Any) -> dict[str, Any]:
+    total = tasks * records
+    context = multiprocessing.get_context("fork")
+    initializer: Callable[..., None] | None = None
+    initargs: tuple[Any, ...] = ()
+    listener = None
+    counter = None
+    if variant == "b":
+        queue = context.Queue()
+        counter = Counter()
+        counter.expected = total
+        listener = logging.handlers.QueueListener(queue, counter)
+        listener.start()
+        initializer, initargs = queue_init, (queue,)
+    if variant == "c":
+        ts.runtime._reset()
+        ts.start()
+        initializer, initargs = ts.pool.initializer, ts.pool.initargs()
+    with ProcessPoolExecutor(2, mp_context=context, initializer=initializer, initargs=initargs) as executor:
+        executor.submit(int, 0).result()  # the children are up: time the work, not the start
+        list(executor.map(int, range(4)))
+        start = time.perf_counter()
+        list(executor.map(emit, range(tasks), [records] * tasks, chunksize=1))
+        computed = time.perf_counter() - start
+        if variant == "c":
+            arrived = wait_stored(ts, total)
+        elif variant == "b":
+            counter.done.wait(300)
+            arrived = counter.count
+        else:
+            arrived = total
+        done = time.perf_counter() - start
+    if listener is not None:
+        listener.stop()
+    if variant == "c":
+        ts.stop()
+    return {"computed": computed, "done": done, "arrived": arrived, "lost": total - arrived}
+
+
+# --- report ------------------------------------------------------------------------------
+
+
+def best(rounds: list[dict[str, Any]], key: str = "done") -> dict[str, Any]:
+    return min(rounds, key=lambda r: r[key])
+
+
+def report(title: str, results: dict[str, list[dict[str, Any]]], total: int, labels: dict[str, str]) -> None:
+    print(f"\n{title} ({total:,} records per round; best of {len(results['a'])} rounds)")
+    print(f"  {'variant':44} {'compute s':>10} {'end-to-end s':>13} {'records/s':>11} {'lost':>6}")
+    for variant, label in labels.items():
+        r = best(results[variant])
+        rate = r["arrived"] / r["done"] if r["done"] else 0.0
+        print(f"  ({variant}) {label:40} {r['computed']:10.3f} {r['done']:13.3f} {rate:11,.0f} {r['lost']:6d}")
+    a, b, c = (best(results[v]) for v in "abc")
+    print(f"  c/a wall time, computation (gather returns):      {c['computed'] / a['computed']:.2f}")
+    print(f"  c/a wall time, end to end (every row stored):    {c['done'] / a['done']:.2f}")
+    rate_b = b["arrived"] / b["done"]
+    rate_c = c["arrived"] / c["done"]
+    print(f"  c/b throughput (records/s until all arrived):    {rate_c / rate_b:.2f}")
+    print(f"  records lost: b {max(r['lost'] for r in results['b'])}, c {max(r['lost'] for r in results['c'])}"
+          " (worst round)")
+    if "held_events" in c:
+        print(f"  scheduler keeps for the topic afterwards: b {b['held_events']} events / {b['held_bytes']:,} bytes,"
+              f" c {c['held_events']} events / {c['held_bytes']:,} bytes")
+        print(f"  RSS growth of the process hosting the scheduler (and client): "
+              f"b {max(r['rss'] for r in results['b']) / 2**20:.1f} MiB, c {max(r['rss'] for r in results['c']) / 2**20:.1f} MiB")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tasks", type=int, default=200)
+    parser.add_argument("--records", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--no-pool", action="store_true")
+    parser.add_argument("--no-dask", action="store_true")
+    parser.add_argument("--variants", default="abc", help="run only these variants (the report needs all three)")
+    args = parser.parse_args()
+    os.environ.setdefault("TASKSCOPE_HOME", tempfile.mkdtemp(prefix="taskscope-w3-"))
+
+    import distributed
+
+    import taskscope as ts
+
+    total = args.tasks * args.records
+    print(f"W3 remote capture: {args.tasks} tasks x {args.records} records, 2 worker processes, "
+          f"taskscope {ts.__version__}, distributed {distributed.__version__}, {os.cpu_count()} cores")
+    if not args.no_dask:
+        with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                      dashboard_address=None, host="127.0.0.1") as cluster, \
+                distributed.Client(cluster) as client:
+            client.map(emit, range(4), records=10, pure=False)  # warm up imports
+            results: dict[str, list[dict[str, Any]]] = {"a": [], "b": [], "c": []}
+            for _ in range(args.rounds):
+                for variant in args.variants:
+                    results[variant].append(dask_round(client, variant, args.tasks, args.records, ts))
+                    print(f"  dask ({variant}): {results[variant][-1]}", flush=True)
+            if args.variants == "abc":
+                report("Dask LocalCluster", results, total, {
+                "a": "no capture", "b": "client.forward_logging()", "c": "taskscope (log_event batches)"})
+    if not args.no_pool:
+        results = {"a": [], "b": [], "c": []}
+        for _ in range(args.rounds):
+            for variant in args.variants:
+                results[variant].append(pool_round(variant, args.tasks, args.records, ts))
+                print(f"  pool ({variant}): {results[variant][-1]}", flush=True)
+        if args.variants == "abc":
+            report("ProcessPoolExecutor(2), fork", results, total, {
+            "a": "no capture", "b": "stdlib QueueHandler + QueueListener", "c": "taskscope (ZeroMQ batches)"})
+
+
+if __name__ == "__main__":
+    main()
