@@ -337,7 +337,7 @@ def detach(client: Any = None) -> Any:
     if getattr(client, "asynchronous", False):
         return _detach(client)
     try:
-        return client.sync(_detach, client, callback_timeout=2 * TIMEOUT)
+        return client.sync(_detach, client, callback_timeout=3 * TIMEOUT + 5)
     except Exception as exc:  # noqa: BLE001
         with _lock:
             _attachments.pop(client.id, None)
@@ -408,16 +408,17 @@ async def _detach(client: Any) -> dict[str, Any]:
     if attachment is None:
         return {"detached": False, "reason": "not attached"}
     workers: list[str] = []
-    try:
-        if client.status in _CONNECTED:
+    if client.status in _CONNECTED:
+        try:
             responses = await asyncio.wait_for(
                 client.scheduler.unregister_worker_plugin(name=attachment.name), TIMEOUT)
             workers = sorted(w for w, r in responses.items() if r.get("status") == "OK")
-            # Each worker's teardown shipped a final message: store everything before it.
-            await asyncio.get_running_loop().run_in_executor(
-                None, attachment.inbox.wait_finals, workers, TIMEOUT)
-    except Exception as exc:  # noqa: BLE001 - a dead scheduler: nothing more will come
-        _system(f"taskscope: detaching from {attachment.scheduler} was not clean: {type(exc).__name__}: {exc}")
+        except Exception as exc:  # noqa: BLE001 - a hung or dead worker: wait for the others' rows
+            workers = list(attachment.workers)
+            _system(f"taskscope: detaching from {attachment.scheduler} was not clean "
+                    f"({type(exc).__name__} {exc}); waiting at most {TIMEOUT:g} s for the workers' last rows")
+        # Each worker's teardown ships a final message: store everything before it.
+        await asyncio.get_running_loop().run_in_executor(None, attachment.inbox.wait_finals, workers, TIMEOUT)
     await _undo(client, attachment)
     return {"detached": True, "workers": workers}
 
@@ -507,7 +508,7 @@ def _detach_all() -> None:
             asyncio.ensure_future(_detach(client))
             continue
         try:
-            client.sync(_detach, client, callback_timeout=2 * TIMEOUT)
+            client.sync(_detach, client, callback_timeout=3 * TIMEOUT + 5)
         except Exception:  # noqa: BLE001
             with _lock:
                 _attachments.pop(attachment.client_id, None)

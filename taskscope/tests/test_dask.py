@@ -328,6 +328,29 @@ def test_a_flood_is_counted_stored_plus_dropped(recording: Any) -> None:
     assert runtime.status()["dropped"] == 0  # the kernel's own queue kept everything it got
 
 
+def test_the_kernel_never_waits_on_a_stopped_worker(recording: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker that does not answer (SIGSTOP) costs the kernel nothing while recording,
+    and stop() gives up on it after the timeout, with the other worker's rows stored."""
+    client = recording
+    monkeypatch.setattr(ts_dask, "TIMEOUT", 2.0)
+    pids = client.run(pid)
+    frozen, other = sorted(pids)
+    os.kill(pids[frozen], signal.SIGSTOP)
+    try:
+        logging.getLogger("tsdask.kernel").warning("the kernel logs on")
+        key = client.submit(flood, 3, workers=[other], pure=False).key
+        wait_rows(lambda rs: sum(r["task"] == key and r["logger"] == "tsdask.flood" for r in rs) == 3
+                  and any(r["msg"] == "the kernel logs on" for r in rs))
+        assert runtime.stop()["recording"] is False
+    finally:
+        os.kill(pids[frozen], signal.SIGCONT)
+    rows = read_rows(runtime.store_path())
+    assert any("was not clean" in r["msg"] for r in rows)
+    assert any(r["worker"] == other and r["msg"].startswith("taskscope capture stopped") for r in rows)
+    assert rows[-1]["msg"] == "taskscope stopped"
+    runtime.start()  # the fixture stops it again
+
+
 def test_kill_9_a_worker_mid_task(recording: Any, tmp_path: Path) -> None:
     client = recording
     marker = tmp_path / "killed"

@@ -1,0 +1,260 @@
+"""The wire and the kernel's inbox: messages, checks, attempts, splitting, preload config.
+
+The transports themselves (Dask, ZeroMQ) run end to end in test_dask.py / test_pool.py.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import pickle
+import subprocess
+import sys
+import time
+import zlib
+from typing import Any
+
+import pytest
+
+from taskscope import record, runtime, transports
+from taskscope.collector import CONVERTERS
+from taskscope.record import Caps
+from taskscope.remote import (
+    BatchSink, MessageError, RemoteCapture, decode, encode, remote_options,
+)
+from taskscope.tests.conftest import read_rows
+from taskscope.transports import Inbox, _merge_extra
+
+HEADER = {"v": 1, "k": "test", "w": "tcp://w:1", "h": "far", "p": 77, "n": 1, "f": False}
+ORIGIN = ("far", 77, "tcp://w:1")
+WIRE = Caps(wire=True)
+
+
+def wire_row(msg: str, *, task: str = "", run_id: int | None = None, detail: str = "",
+             extra: str | None = None, created: float | None = None) -> Any:
+    context, created_, msg_, text, extra_ = record.make_row(
+        created or time.time(), logging.INFO, record.LIBRARY, "lib.x", msg, WIRE,
+        thread="T", detail=detail, extra=extra, task=task)
+    return ((*context[:6], run_id), created_, msg_, text, extra_)
+
+
+def finished(inbox: Inbox, message: bytes, caps: Caps = Caps()) -> list[tuple[Any, ...]]:
+    """The rows of one message as the kernel's writer would store them."""
+    return [CONVERTERS[item[0]](item, caps) for item in inbox._items(ORIGIN, decode(message))]
+
+
+class ListSink(BatchSink):
+    kind = "list"
+
+    def __init__(self, max_message: int = 1 << 20) -> None:
+        super().__init__("w0", max_message)
+        self.messages: list[bytes] = []
+
+    def ship(self, payload: bytes, rows: int) -> bool:
+        self.messages.append(payload)
+        return True
+
+
+# --- the wire ----------------------------------------------------------------------------
+
+
+def test_a_message_round_trips_and_the_kernel_finishes_each_row() -> None:
+    rows = [wire_row("plain"), wire_row("with a traceback", detail="Traceback: here"),
+            wire_row("with extra", extra='{"size": 3}'), wire_row("in a task", task="t-1", run_id=5)]
+    message = decode(encode(HEADER, rows))
+    assert len(message["ctx"]) == 2  # the rows outside a task share one context
+    out = finished(Inbox("test"), encode(HEADER, rows))
+    plain, traced, extra, tasked = out
+    expected = record.make_row(rows[0][1], logging.INFO, record.LIBRARY, "lib.x", "plain", Caps(), thread="T")
+    assert plain[:7] == expected[:7]  # the kernel writes the same line the worker would have
+    assert plain[7:11] == ("far", 77, "T", "tcp://w:1")
+    assert traced[6].endswith("Traceback: here")
+    assert json.loads(extra[12]) == {"size": 3}
+    assert tasked[11] == "t-1" and json.loads(tasked[12]) == {"attempt": 1, "run_id": 5}
+
+
+def test_an_empty_final_message_decodes() -> None:
+    message = decode(encode({**HEADER, "f": True}, []))
+    assert message["f"] is True and message["c"] == []
+
+
+@pytest.mark.parametrize("payload, why", [
+    ("not bytes", "bytes"),
+    (b"not zlib at all", "zlib"),
+    (zlib.compress(b"{not json"), "JSON"),
+    (zlib.compress(json.dumps({"v": 99, "c": []}).encode()), "version"),
+    (zlib.compress(json.dumps({**HEADER, "ctx": [], "c": [0], "t": [], "m": [], "x": [], "e": []}).encode()),
+     "lengths"),
+    (pickle.dumps({"rows": []}), "zlib"),
+])
+def test_what_is_not_a_message_is_rejected(payload: Any, why: str) -> None:
+    with pytest.raises(MessageError, match=why):
+        decode(payload)
+
+
+def test_a_zip_bomb_is_refused_before_it_inflates() -> None:
+    bomb = zlib.compress(b" " * (8 << 20), 9)
+    with pytest.raises(MessageError, match="inflates to more than"):
+        decode(bomb, max_inflated=1 << 20)
+
+
+def test_unexpected_values_cost_their_field_not_the_row() -> None:
+    good = wire_row("fine")
+    bad_context = (("INFO", "twenty", "library", "lib.x", "T", "", None), time.time(), "bad level number", None, None)
+    bad_msg = (good[0], time.time(), {"not": "text"}, None, None)
+    bad_source = (("INFO", 20, "made-up", "lib.x", "T", "", None), time.time(), "odd source", None, None)
+    huge = (good[0], time.time(), "x" * 200_000, None, None)
+    out = finished(Inbox("test"), encode(HEADER, [good, bad_context, bad_msg, bad_source, huge]))
+    assert [r[5] for r in out[:2]] == ["fine", "bad level number"]
+    assert out[1][2] == logging.INFO  # levelno made an int again
+    assert isinstance(out[2][5], str) and "not" in out[2][5]
+    assert out[3][3] == "library"  # an unknown source is classified by logger name
+    assert len(out[4][5]) < 70_000 and "cut" in out[4][5]
+    assert all(r[7:11:3] == ("far", "tcp://w:1") for r in out)
+
+
+def test_a_malformed_message_is_rejected_whole(fresh_runtime: Any) -> None:
+    runtime.start()
+    inbox = Inbox("test")
+    broken = {**HEADER, "ctx": [], "c": [3], "t": [1.0], "m": ["points at no context"], "x": [], "e": []}
+    assert inbox.receive(zlib.compress(json.dumps(broken).encode())) == 0
+    assert inbox.rejected == 1
+    runtime.flush()
+    rows = read_rows(runtime.store_path())
+    assert any("malformed message" in r["msg"] for r in rows)
+    assert not any(r["msg"] == "points at no context" for r in rows)
+
+
+# --- attempts --------------------------------------------------------------------------
+
+
+def test_attempts_follow_the_schedulers_dispatches_not_arrival_order() -> None:
+    inbox = Inbox("test")
+    caps = Caps()
+    retried = inbox.attempt_row("k-1", 12, 2, "erred", "tcp://w:2")
+    assert retried[3] == "runtime" and retried[4] == "taskscope.task" and "retried after an error" in retried[5]
+    assert json.loads(retried[12]) == {"event": "retried", "key": "k-1", "attempt": 2, "run_id": 12, "cause": "erred"}
+    inbox.attempt_row("k-1", 20, 3, "handle-worker-cleanup", "tcp://w:3")
+    # Rows arrive in any order; each run_id keeps its attempt.
+    late_first = finished(inbox, encode(HEADER, [wire_row("a", task="k-1", run_id=7),
+                                                 wire_row("c", task="k-1", run_id=21),
+                                                 wire_row("b", task="k-1", run_id=13)]), caps)
+    assert [json.loads(r[12])["attempt"] for r in late_first] == [1, 3, 2]
+    other = finished(inbox, encode(HEADER, [wire_row("other", task="k-2", run_id=30)]), caps)
+    assert json.loads(other[0][12])["attempt"] == 1
+
+
+@pytest.mark.parametrize("extra, expected", [
+    (None, {"attempt": 2, "run_id": 9}),
+    ('{}', {"attempt": 2, "run_id": 9}),
+    ('{"size": 1, "attempt": "mine"}', {"size": 1, "attempt": 2, "run_id": 9}),
+    ('[1, 2]', {"extra": "[1, 2]", "attempt": 2, "run_id": 9}),
+])
+def test_the_attempt_is_merged_into_extra(extra: str | None, expected: dict[str, Any]) -> None:
+    assert json.loads(_merge_extra(extra, 2, 9)) == expected
+
+
+# --- gaps, splitting, drops -------------------------------------------------------------
+
+
+def test_a_gap_in_message_numbers_is_reported(fresh_runtime: Any) -> None:
+    runtime.start()
+    inbox = Inbox("test")
+    inbox.receive(encode({**HEADER, "n": 1}, [wire_row("one")]))
+    inbox.receive(encode({**HEADER, "n": 4}, [wire_row("four")]))
+    runtime.flush()
+    rows = read_rows(runtime.store_path())
+    [gap] = [r for r in rows if "were lost on the way" in r["msg"]]
+    assert json.loads(gap["extra"])["lost_messages"] == 2 and gap["worker"] == "tcp://w:1"
+    assert inbox.lost_messages == 2
+
+
+def test_a_batch_too_large_for_one_message_is_split() -> None:
+    sink = ListSink(max_message=4000)
+    rows = [wire_row(f"row {i} " + os.urandom(40).hex()) for i in range(300)]
+    sink.write(rows)
+    assert len(sink.messages) > 2 and all(len(m) <= 4000 for m in sink.messages)
+    messages = [decode(m) for m in sink.messages]
+    assert [m["n"] for m in messages] == list(range(1, len(messages) + 1))
+    assert [msg for m in messages for msg in m["m"]] == [r[2] for r in rows]
+
+
+def test_a_row_larger_than_a_message_is_dropped_and_said() -> None:
+    from taskscope.remote import RemoteCollector
+
+    sink = ListSink(max_message=2000)
+    collector = RemoteCollector(sink, caps=WIRE)
+    sink.bind(collector)
+    sink.write([wire_row(os.urandom(4000).hex())])
+    assert collector.dropped == 1
+    [message] = [decode(m) for m in sink.messages]
+    assert "larger than a message may be" in message["m"][0]
+
+
+# --- the capture in a remote process -----------------------------------------------------
+
+
+def test_a_remote_capture_ships_rows_and_puts_everything_back() -> None:
+    before = (sys.stdout, sys.stderr, list(logging.root.handlers), logging.root.level)
+    sink = ListSink()
+    capture = RemoteCapture(sink, remote_options(None, flush_interval=0.05))
+    capture.start("a test")
+    try:
+        logging.getLogger("remote.test").warning("shipped %d", 1)
+        print("printed remotely")
+    finally:
+        capture.stop("a test")
+    assert (sys.stdout, sys.stderr, list(logging.root.handlers), logging.root.level) == before
+    messages = [decode(m) for m in sink.messages]
+    assert messages[-1]["f"] is True and messages[-1]["m"] == []
+    msgs = [m for message in messages for m in message["m"]]
+    assert msgs[0] == "taskscope capture started in a test" and msgs[-1] == "taskscope capture stopped in a test"
+    assert "shipped 1" in msgs and "printed remotely" in msgs
+
+
+def test_remote_options_follow_the_kernels() -> None:
+    options = remote_options({"user_level": "INFO", "library_level": "WARNING", "batch_size": 5000,
+                              "msg_cap": 100, "flush_interval": 0.25}, lifecycle=False)
+    assert (options["user_level"], options["library_level"]) == (logging.INFO, logging.WARNING)
+    assert options["batch_size"] == 1000 and options["caps"][0] == 100
+    assert options["flush_interval"] == 0.25 and options["lifecycle"] is False
+    with pytest.raises(TypeError, match="unknown remote option"):
+        remote_options(None, colour="blue")
+    with pytest.raises(ValueError, match="queue_size"):
+        remote_options(None, queue_size=0)
+
+
+# --- recording starts and stops: the Dask client preload --------------------------------
+
+
+def test_the_client_preload_is_set_while_recording_and_removed_after(tmp_path: Any) -> None:
+    code = """if True:
+        import json, os, sys
+        import taskscope as ts
+        env = "DASK_DISTRIBUTED__CLIENT__PRELOAD"
+        ts.start()
+        before_import = os.environ.get(env)
+        import dask
+        during = dask.config.get("distributed.client.preload")
+        ts.stop()
+        after = (os.environ.get(env), dask.config.get("distributed.client.preload"))
+        ts.start()  # dask imported now: the config itself gets it
+        again = (os.environ.get(env), dask.config.get("distributed.client.preload"))
+        ts.stop()
+        print(json.dumps([before_import, during, after, again, dask.config.get("distributed.client.preload")]))
+    """
+    env = {**os.environ, "TASKSCOPE_HOME": str(tmp_path), "DASK_DISTRIBUTED__CLIENT__PRELOAD": '["mine"]'}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    before_import, during, after, again, final = json.loads(out.stdout)
+    assert json.loads(before_import) == ["mine", "taskscope.dask"]
+    assert during == ["mine", "taskscope.dask"]
+    assert after == ['["mine"]', ["mine"]]
+    assert again == ['["mine"]', ["mine", "taskscope.dask"]] and final == ["mine"]
+
+
+def test_no_receiver_while_not_recording(fresh_runtime: Any) -> None:
+    assert transports.receiver() is None
+    from taskscope import pool
+
+    assert pool.initargs()[0] is None
