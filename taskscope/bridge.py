@@ -235,8 +235,20 @@ def _on_open(comm: Any, open_msg: dict[str, Any]) -> None:
 
     comm.on_msg(on_msg)
     comm.on_close(on_close)
+    _keep_requests_on_their_subshell(comm)
     _send(comm, handle({"op": "hello"}))
     _pusher.add(comm)
+
+
+def _keep_requests_on_their_subshell(comm: Any) -> None:
+    """Let each request run on the subshell the front end sent it to.
+
+    JupyterLab sends a comm target's messages on a subshell of their own, so that a toggle
+    works while a long cell runs. ipykernel 7 instead routes a comm's messages to the
+    subshell it last published from; our pushes publish from the pusher thread with the
+    main shell's parent, which would send every later request to the busy main shell.
+    """
+    comm._reply_subshell_for = lambda data, default: default
 
 
 def register(kernel: Any = None) -> bool:
