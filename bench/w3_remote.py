@@ -17,9 +17,10 @@ standard library's way (``QueueHandler`` over a ``multiprocessing`` queue, a
 ``QueueListener`` in the parent), (c) taskscope's initializer (ZeroMQ).
 
 Figures: records/s until every record arrived (c: is stored), wall time ratio c/a for
-the computation and end to end, throughput ratio c/b, records lost, and what the
-scheduler holds for the transport's topic afterwards (events and bytes) plus the
-scheduler process's RSS growth.
+the computation and end to end, throughput ratio c/b, records lost, the CPU seconds
+the kernel and the workers used (robust to other load on the machine, unlike wall
+time), and what the scheduler holds for the transport's topic afterwards (events and
+bytes) plus the RSS growth of the process hosting the scheduler.
 
     .venv/bin/python bench/w3_remote.py [--tasks 200] [--records 1000] [--rounds 3]
 """
@@ -64,6 +65,20 @@ def queue_init(queue: Any) -> None:
     log = logging.getLogger(LOGGER)
     log.handlers[:] = [logging.handlers.QueueHandler(queue)]
     log.propagate = False
+
+
+def cpu_of(pids: list[int]) -> float:
+    """User + system CPU seconds used so far by these processes (Linux /proc)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / ticks
+        except OSError:
+            pass
+    return total
 
 
 def rss_of(pid: int) -> int:
@@ -147,6 +162,8 @@ def dask_round(client: Any, variant: str, tasks: int, records: int, ts: Any) -> 
         ts.runtime._reset()
         ts.start()
     rss0 = rss_of(os.getpid())
+    workers = list(client.run(os.getpid).values())
+    kernel_cpu, workers_cpu = cpu_of([os.getpid()]), cpu_of(workers)
     start = time.perf_counter()
     futures = client.map(emit, range(tasks), records=records, pure=False)
     client.gather(futures)
@@ -160,7 +177,9 @@ def dask_round(client: Any, variant: str, tasks: int, records: int, ts: Any) -> 
     else:
         arrived = wait_stored(ts, total)
         done = time.perf_counter() - start
-    held = scheduler_held(client, "taskscope-" if variant == "c" else "forward-logging")
+    kernel_cpu, workers_cpu = cpu_of([os.getpid()]) - kernel_cpu, cpu_of(workers) - workers_cpu
+    held = scheduler_held(client, "taskscope-" if variant == "c" else "forwarded-log-record")
+    messages = ts.dask.attached()[0] if variant == "c" else {"messages": 0, "bytes": 0}
     rss = rss_of(os.getpid()) - rss0
     if variant == "b":
         client.unforward_logging(LOGGER)
@@ -170,7 +189,8 @@ def dask_round(client: Any, variant: str, tasks: int, records: int, ts: Any) -> 
         ts.stop()
     del futures
     return {"computed": computed, "done": done, "arrived": arrived, "lost": total - arrived,
-            "held_events": held[0], "held_bytes": held[1], "rss": rss}
+            "kernel_cpu": kernel_cpu, "workers_cpu": workers_cpu, "messages": messages["messages"],
+            "message_bytes": messages["bytes"], "held_events": held[0], "held_bytes": held[1], "rss": rss}
 
 
 # --- pool --------------------------------------------------------------------------------
@@ -197,6 +217,8 @@ def pool_round(variant: str, tasks: int, records: int, ts: Any) -> dict[str, Any
     with ProcessPoolExecutor(2, mp_context=context, initializer=initializer, initargs=initargs) as executor:
         executor.submit(int, 0).result()  # the children are up: time the work, not the start
         list(executor.map(int, range(4)))
+        children = list(executor._processes)
+        kernel_cpu, workers_cpu = cpu_of([os.getpid()]), cpu_of(children)
         start = time.perf_counter()
         list(executor.map(emit, range(tasks), [records] * tasks, chunksize=1))
         computed = time.perf_counter() - start
@@ -208,11 +230,13 @@ def pool_round(variant: str, tasks: int, records: int, ts: Any) -> dict[str, Any
         else:
             arrived = total
         done = time.perf_counter() - start
+        kernel_cpu, workers_cpu = cpu_of([os.getpid()]) - kernel_cpu, cpu_of(children) - workers_cpu
     if listener is not None:
         listener.stop()
     if variant == "c":
         ts.stop()
-    return {"computed": computed, "done": done, "arrived": arrived, "lost": total - arrived}
+    return {"computed": computed, "done": done, "arrived": arrived, "lost": total - arrived,
+            "kernel_cpu": kernel_cpu, "workers_cpu": workers_cpu}
 
 
 # --- report ------------------------------------------------------------------------------
@@ -224,22 +248,31 @@ def best(rounds: list[dict[str, Any]], key: str = "done") -> dict[str, Any]:
 
 def report(title: str, results: dict[str, list[dict[str, Any]]], total: int, labels: dict[str, str]) -> None:
     print(f"\n{title} ({total:,} records per round; best of {len(results['a'])} rounds)")
-    print(f"  {'variant':44} {'compute s':>10} {'end-to-end s':>13} {'records/s':>11} {'lost':>6}")
+    print(f"  {'variant':44} {'compute s':>10} {'end-to-end s':>13} {'records/s':>11} {'lost':>6}"
+          f" {'CPU s: kernel':>14} {'workers':>8}")
     for variant, label in labels.items():
         r = best(results[variant])
         rate = r["arrived"] / r["done"] if r["done"] else 0.0
-        print(f"  ({variant}) {label:40} {r['computed']:10.3f} {r['done']:13.3f} {rate:11,.0f} {r['lost']:6d}")
+        print(f"  ({variant}) {label:40} {r['computed']:10.3f} {r['done']:13.3f} {rate:11,.0f} {r['lost']:6d}"
+              f" {r['kernel_cpu']:14.2f} {r['workers_cpu']:8.2f}")
     a, b, c = (best(results[v]) for v in "abc")
     print(f"  c/a wall time, computation (gather returns):      {c['computed'] / a['computed']:.2f}")
     print(f"  c/a wall time, end to end (every row stored):    {c['done'] / a['done']:.2f}")
     rate_b = b["arrived"] / b["done"]
     rate_c = c["arrived"] / c["done"]
     print(f"  c/b throughput (records/s until all arrived):    {rate_c / rate_b:.2f}")
+    cpu = {v: best(results[v])["kernel_cpu"] + best(results[v])["workers_cpu"] for v in "abc"}
+    print(f"  CPU seconds, kernel + workers: a {cpu['a']:.2f}, b {cpu['b']:.2f}, c {cpu['c']:.2f}"
+          f" (c/a {cpu['c'] / cpu['a']:.2f}; per record added by c: {(cpu['c'] - cpu['a']) / total * 1e6:.1f} us)")
     print(f"  records lost: b {max(r['lost'] for r in results['b'])}, c {max(r['lost'] for r in results['c'])}"
           " (worst round)")
     if "held_events" in c:
         print(f"  scheduler keeps for the topic afterwards: b {b['held_events']} events / {b['held_bytes']:,} bytes,"
               f" c {c['held_events']} events / {c['held_bytes']:,} bytes")
+        size = c["message_bytes"] / max(1, c["messages"])
+        print(f"  c sent {c['messages']} messages of {size / 1024:.1f} KiB on average ({c['arrived'] / max(1, c['messages']):.0f}"
+              f" rows each); without taskscope's scheduler plugin the scheduler would keep the last 1000:"
+              f" ~{1000 * size / 2**20:.1f} MiB at this size, at most 1000 x 8 MiB (the message cap)")
         print(f"  RSS growth of the process hosting the scheduler (and client): "
               f"b {max(r['rss'] for r in results['b']) / 2**20:.1f} MiB, c {max(r['rss'] for r in results['c']) / 2**20:.1f} MiB")
 
@@ -258,6 +291,7 @@ def main() -> None:
     import distributed
 
     import taskscope as ts
+    import taskscope.dask  # noqa: F401 - ts.dask.attached() in the report
 
     total = args.tasks * args.records
     print(f"W3 remote capture: {args.tasks} tasks x {args.records} records, 2 worker processes, "

@@ -347,12 +347,12 @@ def detach(client: Any = None) -> Any:
 
 
 def attached() -> list[dict[str, Any]]:
-    """The attached clients: id, scheduler, topic, workers seen, messages and rows received."""
+    """The attached clients: id, scheduler, topic, workers, messages (and their bytes) and rows received."""
     with _lock:
         items = list(_attachments.values())
     return [{
         "client": a.client_id, "scheduler": a.scheduler, "topic": a.topic, "auto": a.auto,
-        "workers": list(a.workers), "messages": a.inbox.messages, "rows": a.inbox.rows,
+        "workers": list(a.workers), "messages": a.inbox.messages, "bytes": a.inbox.bytes, "rows": a.inbox.rows,
         "lost_messages": a.inbox.lost_messages, "rejected": a.inbox.rejected,
     } for a in items]
 

@@ -57,6 +57,7 @@ class Inbox:
     def __init__(self, kind: str) -> None:
         self.kind = kind
         self.messages = 0
+        self.bytes = 0
         self.rows = 0
         self.rejected = 0
         self.lost_messages = 0
@@ -81,6 +82,7 @@ class Inbox:
             self.reject(f"a message was rejected: {type(exc).__name__}")
             return 0
         self.messages += 1
+        self.bytes += len(payload)
         origin = (
             safe.safe_str(message.get("h") or ""),
             _int(message.get("p")),

@@ -351,6 +351,44 @@ def test_the_kernel_never_waits_on_a_stopped_worker(recording: Any, monkeypatch:
     runtime.start()  # the fixture stops it again
 
 
+def test_a_kernel_that_dies_attached_leaves_no_capture_behind(cluster: Any, client: Any, tmp_path: Path) -> None:
+    """Another "kernel" attaches to our cluster and is killed: the scheduler plugin sees its
+    client go and removes the worker plugin, so the workers stop capturing."""
+    import subprocess
+    import textwrap
+
+    client.wait_for_workers(2, timeout=60)
+    before = client.run(worker_hooks)
+    code = textwrap.dedent(f"""
+        import sys, time
+        import taskscope as ts
+        ts.start()
+        from distributed import Client
+        client = Client({cluster.scheduler_address!r})
+        print("attached", len(ts.dask.attached()), flush=True)
+        time.sleep(600)
+    """)
+    env = {**os.environ, "TASKSCOPE_HOME": str(tmp_path)}
+    env.pop("PYTEST_CURRENT_TEST", None)
+    other = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        assert other.stdout is not None and other.stdout.readline().strip() == "attached 1"
+        assert all(h["ours"] == 1 for h in client.run(worker_hooks).values())
+    finally:
+        other.kill()
+        other.wait()
+
+    def ours_on_scheduler() -> list[str]:
+        return [name for name in client.run_on_scheduler(
+            lambda dask_scheduler: [*dask_scheduler.worker_plugins, *dask_scheduler.plugins])
+            if name.startswith("taskscope-")]
+
+    deadline = time.monotonic() + 60
+    while client.run(worker_hooks) != before or ours_on_scheduler():
+        assert time.monotonic() < deadline, (client.run(worker_hooks), ours_on_scheduler())
+        time.sleep(0.2)
+
+
 def test_kill_9_a_worker_mid_task(recording: Any, tmp_path: Path) -> None:
     client = recording
     marker = tmp_path / "killed"
