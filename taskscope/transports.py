@@ -34,7 +34,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from . import record, runtime, safe
-from .collector import Item, converter, quiet_threads
+from .collector import Item, converter, quiet
 from .record import Caps, Row
 from .remote import MAX_MESSAGE, TASK_LOGGER, MessageError, decode
 
@@ -312,6 +312,7 @@ class ZmqReceiver:
         self.token = secrets.token_hex(16)
         self.inbox = Inbox("pool")
         self.address = ""
+        self.bound_port = 0
         self.error: str | None = None
         self._stopping = threading.Event()
         self._bound = threading.Event()
@@ -334,12 +335,8 @@ class ZmqReceiver:
         return self._thread is not None and self._thread.is_alive()
 
     def _run(self) -> None:
-        ident = threading.get_ident()
-        quiet_threads.add(ident)
-        try:
+        with quiet():  # nothing this thread logs is captured
             self._serve()
-        finally:
-            quiet_threads.discard(ident)
 
     def _serve(self) -> None:
         import zmq
@@ -355,6 +352,7 @@ class ZmqReceiver:
                 port = self.port
             else:
                 port = sock.bind_to_random_port(f"tcp://{self.host}")
+            self.bound_port = port
             self.address = f"tcp://{self.host}:{port}"
         except Exception as exc:  # noqa: BLE001 - reported to start()
             self.error = f"{type(exc).__name__}: {exc}"
@@ -397,25 +395,25 @@ _forgotten: list[Any] = []  # a forked child's copies of the parent's objects: n
 def receiver(host: str = "127.0.0.1", port: int = 0) -> ZmqReceiver | None:
     """This session's ZeroMQ receiver, started on first use; None while not recording.
 
-    A receiver already bound elsewhere is replaced only if ``host``/``port`` differ.
+    The running one is kept while ``host`` and ``port`` (0: any) match it; asked for
+    another address, it is replaced (pools made earlier then lose their connection).
     """
     global _receiver
     if not runtime.status()["recording"]:
         return None
     with _receiver_lock:
         current = _receiver
-        if current is not None and current.running and (current.host, current.port or 0) in ((host, port), (host, 0)):
-            if not port or current.address.endswith(f":{port}"):
-                return current
+        if current is not None and current.running and current.host == host and port in (0, current.bound_port):
+            return current
         if current is not None:
             current.stop()
         started = ZmqReceiver(host, port)
         started.start()
         _receiver = started
-        runtime.enqueue_items([("row", record.system_row(
-            f"taskscope listens for pool processes on {started.address}", Caps(),
-            {"address": started.address}))], own=True)
-        return started
+    runtime.enqueue_items([("row", record.system_row(
+        f"taskscope listens for pool processes on {started.address}", Caps(),
+        {"address": started.address}))], own=True)
+    return started
 
 
 def _stop_receiver() -> None:
