@@ -20,6 +20,14 @@ export class TaskscopeToolbarItem extends StatusView {
     this.node.addEventListener('click', this);
   }
 
+  /** Draw, and say whether a click can act (a button that cannot stays focusable for its tooltip). */
+  render(): void {
+    super.render();
+    const state = this.model?.state;
+    const actionable = state === 'recording' || state === 'stopped';
+    this.node.setAttribute('aria-disabled', actionable ? 'false' : 'true');
+  }
+
   handleEvent(event: Event): void {
     if (event.type === 'click') {
       this._onClick();

@@ -7,8 +7,9 @@ temporary folder that is removed when the server exits:
     <tmp>/root         the server's root_dir (notebooks the tests create)
     <tmp>/workspaces   JupyterLab workspaces
     <tmp>/taskscope    TASKSCOPE_HOME for every kernel started by this server
-    <tmp>/jupyter      prepended to JUPYTER_PATH: holds the extra kernelspec
-                       ``taskscope-absent`` (see kernels/no_taskscope.py)
+    <tmp>/jupyter      prepended to JUPYTER_PATH: holds the extra kernelspecs
+                       ``taskscope-absent`` (see kernels/no_taskscope.py) and
+                       ``not-python`` (a spec whose language is not Python)
 
 Never use this configuration anywhere but a test machine: it turns off every protection.
 """
@@ -31,7 +32,8 @@ c = get_config()  # type: ignore[name-defined]  # noqa: F821
 
 _tmp = Path(tempfile.mkdtemp(prefix="taskscope-ui-"))
 atexit.register(shutil.rmtree, _tmp, ignore_errors=True)
-for sub in ("root", "workspaces", "taskscope", "jupyter/kernels/taskscope-absent"):
+for sub in ("root", "workspaces", "taskscope", "jupyter/kernels/taskscope-absent",
+            "jupyter/kernels/not-python"):
     (_tmp / sub).mkdir(parents=True)
 
 # Kernels inherit the server's environment.
@@ -51,6 +53,17 @@ os.environ["TASKSCOPE_HOME"] = str(_tmp / "taskscope")
             ],
             "display_name": "Python 3 (no taskscope)",
             "language": "python",
+        }
+    )
+)
+# A kernel whose spec says it is not Python (it runs ipykernel underneath: no other
+# language's kernel is installed here); the front end decides from the spec's language.
+(_tmp / "jupyter/kernels/not-python/kernel.json").write_text(
+    json.dumps(
+        {
+            "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+            "display_name": "Not Python",
+            "language": "julia",
         }
     )
 )

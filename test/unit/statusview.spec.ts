@@ -202,6 +202,7 @@ describe('TaskscopeToolbarItem', () => {
     state => {
       const fake = target(state);
       const item = new TaskscopeToolbarItem(fake);
+      expect(item.node.getAttribute('aria-disabled')).toBe('false');
       item.node.click();
       expect(fake.toggles).toBe(1);
       item.dispose();
@@ -213,6 +214,7 @@ describe('TaskscopeToolbarItem', () => {
     state => {
       const fake = target(state);
       const item = new TaskscopeToolbarItem(fake);
+      expect(item.node.getAttribute('aria-disabled')).toBe('true');
       item.node.click();
       expect(fake.toggles).toBe(0);
       item.dispose();

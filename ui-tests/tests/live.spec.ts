@@ -34,6 +34,32 @@ async function kernelIdle(page: Page): Promise<void> {
   );
 }
 
+function currentKernelId(page: Page): Promise<string> {
+  return page.evaluate(
+    () => (window as any).jupyterapp.shell.currentWidget.sessionContext.session.kernel.id
+  );
+}
+
+/** Run code in the current notebook's kernel, outside any cell; what it printed. */
+function runInKernel(page: Page, code: string): Promise<string> {
+  return page.evaluate(async source => {
+    const widget = (window as any).jupyterapp.shell.currentWidget;
+    const future = widget.sessionContext.session.kernel.requestExecute({
+      code: source,
+      silent: false,
+      store_history: false
+    });
+    let text = '';
+    future.onIOPub = (msg: any) => {
+      if (msg.header.msg_type === 'stream') {
+        text += msg.content.text;
+      }
+    };
+    await future.done;
+    return text;
+  }, code);
+}
+
 async function newNotebook(page: IJupyterLabPageFixture, name: string): Promise<Locator> {
   expect(await page.notebook.createNew(name, { kernel: 'python3' })).toBe(name);
   await kernelIdle(page);
@@ -113,12 +139,7 @@ test.describe('live control', () => {
     });
     // and in the kernel: stop from code, the item follows without a click (galata's cell
     // helpers lose track of the app after a plain reload, so run it through the kernel)
-    await page.evaluate(async () => {
-      const widget = (window as any).jupyterapp.shell.currentWidget;
-      await widget.sessionContext.session.kernel.requestExecute({
-        code: 'import taskscope as ts; ts.stop()'
-      }).done;
-    });
+    await runInKernel(page, 'import taskscope as ts; ts.stop()');
     await expect(page.locator(ITEM)).toHaveAttribute('data-state', 'stopped');
   });
 
@@ -151,6 +172,58 @@ test.describe('live control', () => {
     await expect(other).toHaveAttribute('data-state', 'stopped');
     await expect(item).toHaveAttribute('data-state', 'stopped');
     await second.close();
+  });
+});
+
+test.describe('live control across kernels and panels', () => {
+  test('a kernel change reconnects: Python without taskscope, not Python, Python again', async ({
+    page
+  }) => {
+    const item = await newNotebook(page, 'live-change.ipynb');
+    const change = async (kernel: string) => {
+      await page.evaluate(
+        name => (window as any).jupyterapp.shell.currentWidget.sessionContext.changeKernel({ name }),
+        kernel
+      );
+      await kernelIdle(page);
+    };
+    await change('taskscope-absent');
+    await expect(item).toHaveAttribute('data-state', 'missing', { timeout: 60000 });
+    await expect(item).toHaveAttribute('aria-disabled', 'true');
+    await change('not-python');
+    await expect(item).toHaveAttribute('data-state', 'unsupported', { timeout: 60000 });
+    await expect(item).toHaveAttribute('title', /Python kernels only/);
+    await item.click({ force: true }); // aria-disabled: Playwright would wait; the item ignores it
+    await expect(item).toHaveAttribute('data-state', 'unsupported');
+    await change('python3');
+    await expect(item).toHaveAttribute('data-state', 'stopped', { timeout: 60000 });
+    await item.click();
+    await expect(item).toHaveAttribute('data-state', 'recording');
+  });
+
+  test('closing the notebook leaves the kernel recording and no comm behind', async ({
+    page,
+    tmpPath
+  }) => {
+    const item = await newNotebook(page, 'live-close.ipynb');
+    await item.click();
+    await expect(item).toHaveAttribute('data-state', 'recording');
+    const kernelId = await currentKernelId(page);
+    await page.evaluate(() => (window as any).jupyterapp.commands.execute('docmanager:save'));
+    // close the panel; its kernel session stays (it is shut down only when asked)
+    await page.evaluate(() => (window as any).jupyterapp.shell.currentWidget.dispose());
+    await expect(page.locator(ITEM)).toHaveCount(0);
+
+    expect(await page.notebook.openByPath(`${tmpPath}/live-close.ipynb`)).toBe(true);
+    await kernelIdle(page);
+    expect(await currentKernelId(page)).toBe(kernelId);
+    await expect(page.locator(ITEM)).toHaveAttribute('data-state', 'recording', {
+      timeout: 60000
+    });
+    // the closed panel's comm is gone from the kernel: only the reopened one is left
+    expect(
+      await runInKernel(page, 'import taskscope.bridge as b; print(len(b._pusher.comms))')
+    ).toBe('1\n');
   });
 });
 
@@ -229,6 +302,41 @@ test.describe('live control with kernel restarts and interrupts', () => {
     );
     await page.notebook.runCell(0);
     await expect(page.locator('.jp-OutputArea').first()).toContainText('previous: 26');
+  });
+
+  test('settings apply without a reload: autoStart after a restart, print capture off', async ({
+    page
+  }) => {
+    const item = await newNotebook(page, 'live-settings.ipynb');
+    const set = (key: string, value: unknown) =>
+      page.evaluate(
+        async ([k, v]) => {
+          const registry = await (window as any).galata.getPlugin(
+            '@jupyterlab/apputils-extension:settings'
+          );
+          await registry.set('jupyterlab-taskscope:plugin', k, v);
+        },
+        [key, value] as const
+      );
+    await set('autoStart', true);
+    await set('capturePrint', false);
+    await page.menu.clickMenuItem('Kernel>Restart Kernel…');
+    await page.locator('.jp-Dialog .jp-mod-accept').click();
+    await kernelIdle(page);
+    // recording again by itself, with the options the settings give
+    await expect(item).toHaveAttribute('data-state', 'recording', { timeout: 60000 });
+    // (the warning also reaches stderr through logging's last resort, as without capture)
+    const printed = await runInKernel(
+        page,
+        [
+          'import logging, taskscope as ts',
+          "print('not captured')",
+          "logging.getLogger('settings').warning('captured')",
+          'ts.runtime.flush()',
+          "print('rows:', sorted(ts.logger.dataset.get(source=['print', 'library']).msg))"
+        ].join('\n')
+      );
+    expect(printed).toContain("rows: ['captured']\n");
   });
 });
 

@@ -30,6 +30,14 @@ export async function openNotebook(
  * as it is typed into: keep a block's body on its header line.
  */
 export async function run(page: IJupyterLabPageFixture, code: string): Promise<string> {
+  // the notebook helpers act on the current widget: the panel may have taken it
+  await page.evaluate(() => {
+    const app = (window as any).jupyterapp;
+    const notebook = Array.from(app.shell.widgets('main') as Iterable<any>).find((w: any) =>
+      w.node.classList.contains('jp-NotebookPanel')
+    ) as any;
+    app.shell.activateById(notebook.id);
+  });
   const count = await page.notebook.getCellCount();
   const last = count - 1;
   const empty = (await page.notebook.getCellTextInput(last))?.trim() === '';
@@ -41,6 +49,11 @@ export async function run(page: IJupyterLabPageFixture, code: string): Promise<s
   }
   expect(await page.notebook.runCell(index, true)).toBe(true);
   return ((await page.notebook.getCellTextOutput(index)) ?? []).join('');
+}
+
+/** The last line of a cell's output (a count printed after other output). */
+export function lastLine(output: string): string {
+  return output.trim().split('\n').pop() ?? '';
 }
 
 /** Start recording with a logger `demo`, and log `n` INFO rows "row 0".."row n-1". */
@@ -170,4 +183,58 @@ export async function setTheme(
     'data-jp-theme-name',
     theme
   );
+}
+
+/** RFC 4180 CSV as rows of fields (quoted fields, doubled quotes, CRLF). */
+export function parseCsv(text: string): string[][] {
+  const rows: string[][] = [];
+  let row: string[] = [];
+  let field = '';
+  let quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i];
+    if (quoted) {
+      if (ch === '"' && text[i + 1] === '"') {
+        field += '"';
+        i++;
+      } else if (ch === '"') {
+        quoted = false;
+      } else {
+        field += ch;
+      }
+    } else if (ch === '"') {
+      quoted = true;
+    } else if (ch === ',') {
+      row.push(field);
+      field = '';
+    } else if (ch === '\r' && text[i + 1] === '\n') {
+      row.push(field);
+      rows.push(row);
+      row = [];
+      field = '';
+      i++;
+    } else {
+      field += ch;
+    }
+  }
+  if (field !== '' || row.length) {
+    row.push(field);
+    rows.push(row);
+  }
+  return rows;
+}
+
+/** Set a filter field of the panel and wait until the panel shows its rows. */
+export async function setPanelFilter(
+  page: IJupyterLabPageFixture,
+  key: string,
+  value: string
+): Promise<void> {
+  const field = page.locator(`${PANEL} [data-filter="${key}"]`);
+  if ((await field.evaluate(node => node.tagName)) === 'SELECT') {
+    await field.selectOption(value);
+  } else {
+    await field.fill(value);
+    await field.press('Enter');
+  }
 }

@@ -1,0 +1,273 @@
+/**
+ * The Task logs panel in a real JupyterLab on a real kernel: open, follow, filter (the
+ * kernel's counts are the reference), detail, export, to notebook, clear, restore.
+ */
+import * as fs from 'fs';
+
+import { expect, test } from '@jupyterlab/galata';
+
+import {
+  clickRow,
+  lastLine,
+  openNotebook,
+  openPanel,
+  PANEL,
+  panelState,
+  parseCsv,
+  run,
+  setPanelFilter,
+  setTheme,
+  shoot,
+  START_AND_LOG,
+  waitForPanel
+} from './panel-helpers';
+
+test.use({ viewport: { width: 1400, height: 900 } });
+
+/** The kernel's own count for a filter (Python keyword arguments). */
+async function kernelCount(page: any, args: string): Promise<number> {
+  const out = await run(page, `print(ts.logger.dataset.count(${args}))`);
+  return Number(out.trim());
+}
+
+const MIXED = [
+  'db = ts.logger.getLogger("demo.db")',
+  'other = ts.logger.getLogger("other")',
+  'for i in range(20): db.warning("slow query %d", i)',
+  'for i in range(5): other.error("failed job %d", i, extra={"job": i})',
+  'print("a print line")',
+  'ts.logger.dataset.count()'
+].join('\n');
+
+test.describe('Task logs panel', () => {
+  test('opens below its notebook, shows its rows and follows new ones', async ({
+    page
+  }) => {
+    await openNotebook(page, 'panel-follow.ipynb');
+    const stored = Number(await run(page, START_AND_LOG(300)));
+    const panel = await openPanel(page);
+
+    // split below the notebook
+    const notebookBox = await page.locator('.jp-NotebookPanel').boundingBox();
+    const panelBox = await panel.boundingBox();
+    expect(panelBox!.y).toBeGreaterThanOrEqual(notebookBox!.y + notebookBox!.height - 2);
+
+    let state = await waitForPanel(
+      page,
+      s => s.count === stored && s.messages[s.messages.length - 1] === 'row 299'
+    );
+    expect(state.following).toBe(true);
+    expect(state.scrollY).toBe(state.maxScrollY);
+    await expect(panel.locator('.jp-taskscope-LogView-status')).toContainText(
+      `${stored} of ${stored} rows`
+    );
+
+    // new rows show up and the grid stays at the bottom
+    await run(page, 'for i in range(300, 800): log.info("row %d", i)');
+    state = await waitForPanel(
+      page,
+      s => s.count === stored + 500 && s.messages[s.messages.length - 1] === 'row 799'
+    );
+    expect(state.scrollY).toBe(state.maxScrollY);
+
+    // scrolling up stops following; new rows then leave the view where it is
+    const grid = panel.locator('.jp-taskscope-LogGrid');
+    const box = (await grid.boundingBox())!;
+    await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+    await page.mouse.wheel(0, -2000);
+    state = await waitForPanel(page, s => !s.following);
+    await expect(panel.locator('.jp-taskscope-action-follow')).toHaveText('Paused');
+    const paused = state;
+    await run(page, 'for i in range(800, 1000): log.info("row %d", i)');
+    state = await waitForPanel(page, s => s.count === stored + 700);
+    expect(state.following).toBe(false);
+    expect(state.scrollY).toBe(paused.scrollY);
+    expect(state.messages[0]).toBe(paused.messages[0]);
+
+    // the toggle follows again, at the newest row
+    await panel.locator('.jp-taskscope-action-follow').click();
+    state = await waitForPanel(
+      page,
+      s => s.following && s.messages[s.messages.length - 1] === 'row 999'
+    );
+    await expect(panel.locator('.jp-taskscope-action-follow')).toHaveText('Following');
+
+    // pausing by the toggle, then scrolling down to the end, follows again
+    await panel.locator('.jp-taskscope-action-follow').click();
+    await waitForPanel(page, s => !s.following);
+    await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+    await page.mouse.wheel(0, -500);
+    await page.mouse.wheel(0, 100000);
+    await waitForPanel(page, s => s.following);
+  });
+
+  test('filters in the kernel, with the kernel’s counts', async ({ page }) => {
+    await openNotebook(page, 'panel-filter.ipynb');
+    await run(page, START_AND_LOG(200));
+    const all = Number(lastLine(await run(page, MIXED)));
+    const panel = await openPanel(page);
+    await waitForPanel(page, s => s.count === all);
+
+    const cases: [string, string, string][] = [
+      ['level', 'WARNING', 'level="WARNING"'],
+      ['logger', 'demo*', 'level="WARNING", logger="demo*"'],
+      ['text', 'query 1', 'level="WARNING", logger="demo*", text="query 1"']
+    ];
+    for (const [key, value, args] of cases) {
+      const expected = await kernelCount(page, args);
+      await setPanelFilter(page, key, value);
+      const state = await waitForPanel(page, s => s.count === expected && !s.loading);
+      // of all rows in the session: ours, and the prints of the count cells since
+      const status = await panel.locator('.jp-taskscope-LogView-status').textContent();
+      const [, shown, total] = /^([\d,]+) of ([\d,]+) rows/.exec(status!)!;
+      expect(Number(shown.replace(/,/g, ''))).toBe(expected);
+      expect(Number(total.replace(/,/g, ''))).toBeGreaterThanOrEqual(all);
+      expect(state.error).toBeNull();
+      expect(state.following).toBe(true);
+    }
+    // slow query 1 and 10..19: every row shown matches
+    const state = await waitForPanel(page, s => s.messages.every(m => m !== ''));
+    expect(state.messages.every(m => m.startsWith('slow query 1'))).toBe(true);
+
+    // a value the kernel cannot read marks its field and keeps the rows
+    await setPanelFilter(page, 'since', 'yesterday');
+    const since = panel.locator('[data-filter="since"]');
+    await expect(since).toHaveClass(/jp-mod-invalid/);
+    await expect(since).toHaveAttribute('title', /cannot read 'yesterday'/);
+    expect((await panelState(page)).count).toBe(state.count);
+
+    await panel.locator('.jp-taskscope-FilterBar-reset').click();
+    await waitForPanel(page, s => s.count >= all);
+    await expect(since).not.toHaveClass(/jp-mod-invalid/);
+
+    const expected = await kernelCount(page, 'source="print"');
+    await setPanelFilter(page, 'source', 'print');
+    await waitForPanel(page, s => s.count === expected && s.messages.includes('a print line'));
+  });
+
+  test('shows a row in full, in light and dark themes', async ({ page }, testInfo) => {
+    await openNotebook(page, 'panel-detail.ipynb');
+    await run(page, START_AND_LOG(40));
+    await run(page, MIXED);
+    await run(
+      page,
+      'try: 1/0\nexcept ZeroDivisionError: ts.logger.getLogger("calc").exception("division failed", extra={"step": "divide", "values": [1, 0]})'
+    );
+    const panel = await openPanel(page);
+    await setPanelFilter(page, 'level', 'ERROR');
+    let state = await waitForPanel(
+      page,
+      s => s.messages[s.messages.length - 1] === 'division failed'
+    );
+    await clickRow(page, state.last);
+    const detail = panel.locator('.jp-taskscope-Detail');
+    await expect(detail).toBeVisible();
+    await expect(detail).toContainText('division failed');
+    await expect(detail.locator('pre').first()).toContainText(
+      'ZeroDivisionError: division by zero'
+    );
+    await expect(detail).toContainText('"step": "divide"');
+    await expect(detail).toContainText('MainThread');
+    await expect(detail).toContainText('calc');
+    await expect(detail.locator('[data-level="error"]')).toHaveText('ERROR');
+
+    // arrow keys move the selection, and the detail with it
+    await page.keyboard.press('ArrowUp');
+    await expect(detail).toContainText('failed job 4');
+
+    await setPanelFilter(page, 'level', '');
+    state = await waitForPanel(page, s => s.count > 60 && s.messages.every(m => m !== ''));
+    await clickRow(page, state.last - 3);
+    await shoot(testInfo, 'panel-light.png', file => page.screenshot({ path: file }));
+    await shoot(testInfo, 'panel-light-closeup.png', file => panel.screenshot({ path: file }));
+    await setTheme(page, 'JupyterLab Dark');
+    await page.waitForTimeout(500); // the grid repaints in the new colours
+    await shoot(testInfo, 'panel-dark.png', file => page.screenshot({ path: file }));
+    await shoot(testInfo, 'panel-dark-closeup.png', file => panel.screenshot({ path: file }));
+    await setTheme(page, 'JupyterLab Light');
+  });
+
+  test('exports the filtered rows as CSV and writes the same filter to the notebook', async ({
+    page
+  }) => {
+    await openNotebook(page, 'panel-export.ipynb');
+    await run(page, START_AND_LOG(100));
+    await run(page, MIXED);
+    await run(page, 'ts.logger.getLogger("demo.db").warning(\'=cmd|"/c calc"!A1, "query"\\nline\')');
+    const panel = await openPanel(page);
+    await setPanelFilter(page, 'logger', 'demo.db');
+    await setPanelFilter(page, 'text', 'query');
+    const expected = await kernelCount(page, 'logger="demo.db", text="query"');
+    await waitForPanel(page, s => s.count === expected);
+
+    const downloading = page.waitForEvent('download');
+    await panel.locator('.jp-taskscope-action-export').click();
+    const download = await downloading;
+    expect(download.suggestedFilename()).toBe('panel-export-taskscope.csv');
+    const rows = parseCsv(fs.readFileSync((await download.path())!, 'utf8'));
+    expect(rows[0]).toEqual([
+      'seq', 'created', 'level', 'levelno', 'source', 'logger', 'msg', 'text',
+      'hostname', 'pid', 'thread', 'worker', 'task', 'extra'
+    ]);
+    expect(rows.length - 1).toBe(expected);
+    const msgs = rows.slice(1).map(r => r[6]);
+    expect(msgs.slice(0, 20)).toEqual(Array.from({ length: 20 }, (_, i) => `slow query ${i}`));
+    // a formula is defused with an apostrophe; quotes, commas and the line break survive
+    expect(msgs[20]).toBe('\'=cmd|"/c calc"!A1, "query"\nline');
+    expect(rows.slice(1).every(r => r.length === 14 && r[5] === 'demo.db')).toBe(true);
+
+    // "To notebook": a cell below with the same filter, which gives the same rows
+    await page.notebook.selectCells(0);
+    await panel.locator('.jp-taskscope-action-to-notebook').click();
+    const code = await page.notebook.getCellTextInput(1);
+    expect(code).toBe(
+      "import taskscope\n\ntaskscope.logger.dataset.get(logger='demo.db', text='query')"
+    );
+    expect(await page.notebook.runCell(1, true)).toBe(true);
+    const shape = await run(page, 'print(len(_), list(_.msg)[-1] == \'=cmd|"/c calc"!A1, "query"\\nline\')');
+    expect(shape.trim()).toBe(`${expected} True`);
+  });
+
+  test('clears the session after asking', async ({ page }) => {
+    await openNotebook(page, 'panel-clear.ipynb');
+    const stored = Number(await run(page, START_AND_LOG(50)));
+    const panel = await openPanel(page);
+    await waitForPanel(page, s => s.count === stored);
+
+    await panel.locator('.jp-taskscope-action-clear').click();
+    const dialog = page.locator('.jp-Dialog');
+    await expect(dialog).toContainText('Clear task logs?');
+    await dialog.locator('.jp-mod-warn').click();
+    await waitForPanel(page, s => s.count === 0);
+
+    await run(page, 'for i in range(3): log.info("after clear %d", i)');
+    const state = await waitForPanel(page, s => s.count === 3 && s.messages[2] === 'after clear 2');
+    expect(state.messages).toEqual(['after clear 0', 'after clear 1', 'after clear 2']);
+    await expect(panel.locator('.jp-taskscope-LogView-status')).toContainText('3 of 3 rows');
+  });
+
+  test('comes back after a page reload, with its filter', async ({ page }) => {
+    await openNotebook(page, 'panel-restore.ipynb');
+    await run(page, START_AND_LOG(30));
+    await run(page, MIXED);
+    await openPanel(page);
+    await setPanelFilter(page, 'level', 'ERROR');
+    const expected = await kernelCount(page, 'level="ERROR"');
+    await waitForPanel(page, s => s.count === expected);
+    await page.notebook.save();
+
+    // no Launcher comes back (the notebook does), so wait for the splash only
+    await page.reload({ waitForIsReady: false });
+    await page.locator('#jupyterlab-splash').waitFor({ state: 'detached' });
+    const panel = page.locator(PANEL);
+    await expect(panel).toBeVisible({ timeout: 60000 });
+    await expect(panel.locator('[data-filter="level"]')).toHaveValue('ERROR');
+    const state = await waitForPanel(page, s => s.count === expected && s.messages.every(m => m !== ''), 60000);
+    expect(state.messages[state.messages.length - 1]).toBe('failed job 4');
+    // still below its notebook
+    const notebookBox = await page.locator('.jp-NotebookPanel').boundingBox();
+    expect((await panel.boundingBox())!.y).toBeGreaterThanOrEqual(
+      notebookBox!.y + notebookBox!.height - 2
+    );
+  });
+});
