@@ -24,8 +24,9 @@ What attaching does (:func:`attach`):
 Automatic attach: ``start()`` attaches the default client if there is one, and adds this
 module to Dask's ``distributed.client.preload`` config (a documented Dask hook that runs
 ``dask_setup(client)`` inside every ``Client`` as it starts, before the constructor
-returns), so every client made while recording is attached before it can submit work.
-``dask_teardown`` detaches it as it closes; ``stop()`` detaches every client.
+returns; if dask is not imported yet, as soon as its config is), so every client made
+while recording is attached before it can submit work. ``dask_teardown`` detaches it
+as it closes; ``stop()`` detaches every client.
 """
 
 from __future__ import annotations
@@ -343,7 +344,7 @@ def detach(client: Any = None) -> Any:
             _attachments.pop(client.id, None)
         return {"detached": False, "reason": f"{type(exc).__name__}: {exc}"}
     finally:
-        runtime.flush()
+        runtime.flush()  # what the workers sent is stored when detach() returns
 
 
 def attached() -> list[dict[str, Any]]:
@@ -488,8 +489,8 @@ def _attach_default() -> None:
     client = _default_client()
     if client is None or client.status != "running":
         return
-    if getattr(client, "asynchronous", False):
-        asyncio.ensure_future(_attach(client, remote_options(runtime.options()), auto=True))
+    if getattr(client, "asynchronous", False):  # its loop is ours to schedule on, not to wait for
+        client.loop.add_callback(_attach, client, remote_options(runtime.options()), True)
         return
     client.sync(_attach, client, remote_options(runtime.options()), True, callback_timeout=TIMEOUT)
 
@@ -505,7 +506,7 @@ def _detach_all() -> None:
                 _attachments.pop(attachment.client_id, None)
             continue
         if getattr(client, "asynchronous", False):
-            asyncio.ensure_future(_detach(client))
+            client.loop.add_callback(_detach, client)
             continue
         try:
             client.sync(_detach, client, callback_timeout=3 * TIMEOUT + 5)

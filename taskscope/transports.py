@@ -19,7 +19,6 @@ ends: they set up the automatic Dask attach and stop every transport.
 
 from __future__ import annotations
 
-import ast
 import hmac
 import importlib.abc
 import importlib.machinery
@@ -428,14 +427,12 @@ def _stop_receiver() -> None:
 
 #: The client preload (a public Dask hook) that attaches every Client made while recording.
 PRELOAD = "taskscope.dask"
-PRELOAD_ENV = "DASK_DISTRIBUTED__CLIENT__PRELOAD"
-_preload_state: dict[str, Any] = {}
 
 
 def on_start() -> None:
     """Recording started: attach Dask clients (now and when made); never raises."""
     try:
-        _watch_distributed_import()
+        _watch_imports()
         _add_preload()
         if "distributed" in sys.modules:
             from . import dask as ts_dask
@@ -454,41 +451,82 @@ def on_stop() -> None:
     except Exception as exc:  # noqa: BLE001
         _report(f"taskscope could not detach from Dask: {type(exc).__name__}: {exc}")
     finally:
-        _unwatch_distributed_import()
+        _unwatch_imports()
         _remove_preload()
         _stop_receiver()
 
 
-class _SteppingAside(importlib.abc.Loader):
-    """Runs a module with taskscope's handler off the root logger (see the finder below)."""
+def _add_preload() -> None:
+    """Make every Dask Client created from now on run :mod:`taskscope.dask`'s ``dask_setup``
+    (if dask's config is not imported yet, :class:`_ImportWatch` does it when it is)."""
+    config = sys.modules.get("dask.config")
+    if config is None:
+        return
+    current = _as_list(config.get("distributed.client.preload", default=[]))
+    if PRELOAD not in current:
+        config.set({"distributed.client.preload": [*current, PRELOAD]})
 
-    def __init__(self, loader: Any) -> None:
+
+def _remove_preload() -> None:
+    """Undo :func:`_add_preload` (other preloads stay)."""
+    config = sys.modules.get("dask.config")
+    if config is None:
+        return
+    try:
+        current = _as_list(config.get("distributed.client.preload", default=[]))
+    except Exception:  # noqa: BLE001
+        return
+    if PRELOAD in current:
+        config.set({"distributed.client.preload": [n for n in current if n != PRELOAD]})
+
+
+class _WrappedLoader(importlib.abc.Loader):
+    """Runs a module through ``around(exec_module, module)`` (see :class:`_ImportWatch`)."""
+
+    def __init__(self, loader: Any, around: Any) -> None:
         self.loader = loader
+        self.around = around
 
     def create_module(self, spec: Any) -> Any:
         return self.loader.create_module(spec)
 
     def exec_module(self, module: Any) -> None:
-        with runtime.logging_stepped_aside():
-            self.loader.exec_module(module)
+        self.around(self.loader.exec_module, module)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.loader, name)
 
 
-class _DistributedLogging(importlib.abc.MetaPathFinder):
-    """``import distributed`` while recording sets up its console logging as without us.
-
-    distributed.config adds its stderr handler (and ``propagate = False``) to the
+def _run_stepped_aside(exec_module: Any, module: Any) -> None:
+    """distributed.config adds its stderr handler (and ``propagate = False``) to the
     ``distributed`` logger only if the root logger has no handler, and ours is there:
-    distributed's messages would vanish from the notebook. This finder, first on
-    ``sys.meta_path`` while recording and until distributed is imported, runs that one
-    module with our handler stepped aside. (The records are captured all the same:
-    see ``Capture._handle_nonpropagating``.)
-    """
+    distributed's messages would vanish from the notebook. It runs with ours stepped
+    aside. (Its records are captured all the same: ``Capture._handle_nonpropagating``.)"""
+    with runtime.logging_stepped_aside():
+        exec_module(module)
+
+
+def _run_then_add_preload(exec_module: Any, module: Any) -> None:
+    """dask's config, once it exists, gets our client preload."""
+    exec_module(module)
+    try:
+        _add_preload()
+    except Exception:  # noqa: BLE001 - never fail the user's import
+        pass
+
+
+class _ImportWatch(importlib.abc.MetaPathFinder):
+    """First on ``sys.meta_path`` while recording (until both are imported): runs
+    ``dask.config`` and ``distributed.config`` with the wrappers above, so that importing
+    dask after ``start()`` behaves as if it came before, and distributed's console
+    logging is what it would be without taskscope. Nothing leaves this process (an
+    environment variable would reach every subprocess)."""
+
+    AROUND = {"dask.config": _run_then_add_preload, "distributed.config": _run_stepped_aside}
 
     def find_spec(self, fullname: str, path: Any, target: Any = None) -> Any:
-        if fullname != "distributed.config":
+        around = self.AROUND.get(fullname)
+        if around is None:
             return None
         try:
             spec = importlib.machinery.PathFinder.find_spec(fullname, path, target)
@@ -496,70 +534,21 @@ class _DistributedLogging(importlib.abc.MetaPathFinder):
             return None
         if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
             return None
-        spec.loader = _SteppingAside(spec.loader)
+        spec.loader = _WrappedLoader(spec.loader, around)
         return spec
 
 
-_finder = _DistributedLogging()
+_watch = _ImportWatch()
 
 
-def _watch_distributed_import() -> None:
-    if "distributed.config" not in sys.modules and _finder not in sys.meta_path:
-        sys.meta_path.insert(0, _finder)
+def _watch_imports() -> None:
+    if not all(name in sys.modules for name in _ImportWatch.AROUND) and _watch not in sys.meta_path:
+        sys.meta_path.insert(0, _watch)
 
 
-def _unwatch_distributed_import() -> None:
-    while _finder in sys.meta_path:
-        sys.meta_path.remove(_finder)
-
-
-def _add_preload() -> None:
-    """Make every Dask Client created from now on run :mod:`taskscope.dask`'s ``dask_setup``.
-
-    If dask is imported, its config gets the preload; if not, the environment variable
-    dask reads at import does (so ``import dask`` after ``start()`` sees it).
-    """
-    config = sys.modules.get("dask.config")
-    if config is not None:
-        current = _as_list(config.get("distributed.client.preload", default=[]))
-        if PRELOAD not in current:
-            config.set({"distributed.client.preload": [*current, PRELOAD]})
-            _preload_state["config"] = True
-        return
-    previous = os.environ.get(PRELOAD_ENV)
-    names = _as_list(_literal(previous)) if previous else []
-    if PRELOAD not in names:
-        value = json.dumps([*names, PRELOAD])
-        os.environ[PRELOAD_ENV] = value
-        _preload_state["env"] = (previous, value)
-
-
-def _remove_preload() -> None:
-    """Undo :func:`_add_preload` (the config entry, the environment variable if still ours)."""
-    env = _preload_state.pop("env", None)
-    if env is not None:
-        previous, ours = env
-        if os.environ.get(PRELOAD_ENV) == ours:
-            if previous is None:
-                os.environ.pop(PRELOAD_ENV, None)
-            else:
-                os.environ[PRELOAD_ENV] = previous
-    _preload_state.pop("config", None)
-    config = sys.modules.get("dask.config")
-    if config is not None:
-        try:
-            current = _as_list(config.get("distributed.client.preload", default=[]))
-        except Exception:  # noqa: BLE001
-            return
-        if PRELOAD in current:
-            config.set({"distributed.client.preload": [n for n in current if n != PRELOAD]})
-
-
-def _literal(text: str) -> Any:
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return text
+def _unwatch_imports() -> None:
+    while _watch in sys.meta_path:
+        sys.meta_path.remove(_watch)
 
 
 def _as_list(value: Any) -> list[Any]:

@@ -269,6 +269,27 @@ def test_a_client_made_while_recording_is_attached(recording: Any, cluster: Any)
     assert ts_dask.attached() == []  # detached as it closed (dask_teardown)
 
 
+def test_an_asynchronous_client_is_attached_and_detached_by_awaiting(recording: Any, cluster: Any) -> None:
+    import asyncio
+
+    ts.detach(recording)
+
+    async def main() -> str:
+        async with distributed.Client(cluster.scheduler_address, asynchronous=True,
+                                      set_as_default=False) as aclient:
+            [attachment] = ts_dask.attached()  # made while recording: attached as it started
+            assert attachment["client"] == aclient.id and attachment["auto"] is True
+            assert (await ts.detach(aclient))["detached"] is True
+            assert (await ts.attach(aclient))["attached"] is True
+            future = aclient.submit(flood, 2, pure=False)
+            await future
+            return str(future.key)
+
+    key = asyncio.run(main())
+    assert ts_dask.attached() == []  # closed: detached by dask_teardown
+    wait_rows(lambda rs: sum(r["task"] == key and r["logger"] == "tsdask.flood" for r in rs) == 2)
+
+
 def test_retries_are_new_attempts_with_lifecycle_rows(recording: Any, tmp_path: Path) -> None:
     client = recording
     future = client.submit(fail_until, str(tmp_path / "count"), 2, retries=2, pure=False)

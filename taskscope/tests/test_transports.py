@@ -229,28 +229,29 @@ def test_remote_options_follow_the_kernels() -> None:
 
 
 def test_the_client_preload_is_set_while_recording_and_removed_after(tmp_path: Any) -> None:
+    """dask imported after start() gets the preload at import, in this process only
+    (no environment variable for subprocesses); the user's own preloads stay."""
     code = """if True:
         import json, os, sys
         import taskscope as ts
-        env = "DASK_DISTRIBUTED__CLIENT__PRELOAD"
         ts.start()
-        before_import = os.environ.get(env)
         import dask
         during = dask.config.get("distributed.client.preload")
+        env = os.environ.get("DASK_DISTRIBUTED__CLIENT__PRELOAD")
         ts.stop()
-        after = (os.environ.get(env), dask.config.get("distributed.client.preload"))
-        ts.start()  # dask imported now: the config itself gets it
-        again = (os.environ.get(env), dask.config.get("distributed.client.preload"))
+        after = dask.config.get("distributed.client.preload")
+        ts.start()  # dask imported now: the config gets it at once
+        again = dask.config.get("distributed.client.preload")
         ts.stop()
-        print(json.dumps([before_import, during, after, again, dask.config.get("distributed.client.preload")]))
+        print(json.dumps([during, env, after, again, dask.config.get("distributed.client.preload"),
+                          any(type(f).__name__ == "_ImportWatch" for f in sys.meta_path)]))
     """
     env = {**os.environ, "TASKSCOPE_HOME": str(tmp_path), "DASK_DISTRIBUTED__CLIENT__PRELOAD": '["mine"]'}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
-    before_import, during, after, again, final = json.loads(out.stdout)
-    assert json.loads(before_import) == ["mine", "taskscope.dask"]
-    assert during == ["mine", "taskscope.dask"]
-    assert after == ['["mine"]', ["mine"]]
-    assert again == ['["mine"]', ["mine", "taskscope.dask"]] and final == ["mine"]
+    during, seen_env, after, again, final, watching = json.loads(out.stdout)
+    assert during == ["mine", "taskscope.dask"] and seen_env == '["mine"]'
+    assert after == ["mine"] and again == ["mine", "taskscope.dask"] and final == ["mine"]
+    assert watching is False
 
 
 def test_no_receiver_while_not_recording(fresh_runtime: Any) -> None:
