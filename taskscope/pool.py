@@ -51,7 +51,11 @@ def initargs(*, then: Callable[..., Any] | None = None, args: tuple[Any, ...] = 
     While not recording the children capture nothing (your initializer still runs).
     """
     merged = remote_options(runtime.options(), **options)
-    receiver = transports.receiver(host, port)
+    try:
+        receiver = transports.receiver(host, port)
+    except Exception as exc:  # noqa: BLE001 - the pool still works, without capture
+        transports._report(f"taskscope: pool processes will not be captured: {exc}")
+        receiver = None
     config = None
     if receiver is not None:
         port_number = receiver.address.rsplit(":", 1)[1]

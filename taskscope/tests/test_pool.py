@@ -271,3 +271,20 @@ def test_the_receiver_refuses_messages_above_its_cap(fresh_runtime: Any) -> None
         assert not any(r["msg"].startswith("xxxx") for r in rows)
     finally:
         receiver.stop()
+
+
+def test_a_port_that_cannot_be_bound_costs_the_capture_not_the_pool(fresh_runtime: Any) -> None:
+    import socket
+
+    runtime.start()
+    running = transports.receiver()
+    assert running is not None and ts.pool.initargs(port=running.bound_port)[0] is not None  # reused
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        blocked = ts.pool.initargs(port=taken.getsockname()[1])
+    assert blocked[0] is None
+    with ProcessPoolExecutor(1, initializer=ts.pool.initializer, initargs=blocked) as executor:
+        assert executor.submit(work, 0).result()["installed"] is False
+    runtime.flush()
+    assert any("pool processes will not be captured" in r["msg"] for r in read_rows(runtime.store_path()))
