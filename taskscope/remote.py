@@ -306,7 +306,8 @@ class BatchSink:
             ok = False
         if ok:
             self.shipped += 1
-        else:
+        else:  # never sent: its number is free again (no gap for the kernel to report)
+            header["n"] -= 1
             self._dropped(len(rows))
 
     def _dropped(self, n: int) -> None:

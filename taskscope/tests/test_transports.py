@@ -259,3 +259,24 @@ def test_no_receiver_while_not_recording(fresh_runtime: Any) -> None:
     from taskscope import pool
 
     assert pool.initargs()[0] is None
+
+
+def test_a_message_that_could_not_be_sent_is_counted_as_dropped_rows_not_a_gap() -> None:
+    from taskscope.remote import RemoteCollector
+
+    class Refusing(ListSink):
+        refuse = True
+
+        def ship(self, payload: bytes, rows: int) -> bool:
+            if self.refuse:
+                return False
+            return super().ship(payload, rows)
+
+    sink = Refusing()
+    collector = RemoteCollector(sink, caps=WIRE)
+    sink.bind(collector)
+    sink.write([wire_row("refused"), wire_row("refused too")])
+    sink.refuse = False
+    sink.write([wire_row("sent")])
+    assert collector.dropped == 2
+    assert [decode(m)["n"] for m in sink.messages] == [1]
