@@ -171,12 +171,16 @@ export class LogDataModel extends DataModel {
 
   /** Show the rows of another filter: indexes it in the kernel, then resets the grid. */
   setFilter(filter: IFilter): Promise<void> {
+    this._requested = filter;
     return this._reset(filter);
   }
 
-  /** Index the current filter again (after a clear, a restart, a new session). */
+  /**
+   * Index the filter again (after a clear, a restart, a new session): the last one asked
+   * for, which may still be on its way or may have failed (no kernel yet).
+   */
   refresh(): Promise<void> {
-    return this._reset(this._view.filter);
+    return this._reset(this._requested);
   }
 
   /**
@@ -474,6 +478,7 @@ export class LogDataModel extends DataModel {
   private _blockSize: number;
   private _maxBlocks: number;
   private _view: View;
+  private _requested: IFilter = {};
   private _viewport: [number, number] = [0, -1];
   private _wanted: number[] = [];
   private _pumpQueued = false;

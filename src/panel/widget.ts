@@ -21,6 +21,8 @@ import { IRowSource } from './source';
 
 /** How long an action's outcome stays in the status line. */
 const NOTICE_MS = 8000;
+/** A scroll this soon after a wheel, key or drag is the user's. */
+const USER_INPUT_MS = 500;
 
 export class LogView extends Panel {
   constructor(options: LogView.IOptions) {
@@ -53,6 +55,7 @@ export class LogView extends Panel {
     this.model.changed.connect(this._onModelChanged, this);
     this.model.stateChanged.connect(this._renderStatus, this);
     this.grid.painted.connect(this._onPainted, this);
+    this._watchInput();
     this.grid.selectionModel!.changed.connect(this._onSelection, this);
     // the session as of now is what the first index shows; later changes re-index
     this._session = this._status.status?.session_id ?? null;
@@ -194,17 +197,21 @@ export class LogView extends Panel {
   }
 
   private _onModelChanged(_: LogDataModel, change: { type: string }): void {
-    if (change.type === 'rows-inserted' && this._following) {
+    if ((change.type === 'rows-inserted' || change.type === 'model-reset') && this._following) {
       this._scrollToBottom();
     }
   }
 
-  /** After a paint: fetch what shows; a scroll up stops following, down to the end resumes. */
+  /**
+   * After a paint: fetch what shows. A scroll up by the user stops following, a scroll
+   * down to the end resumes it; the grid's own moves (rows in, a new filter, a resize)
+   * change nothing.
+   */
   private _onPainted(): void {
     const [first, last] = this.grid.visibleRows();
     this.model.setViewport(first, last);
     const y = this.grid.scrollY;
-    if (!this._autoScrolling) {
+    if (!this._autoScrolling && this._userScrolling()) {
       if (this._following && y < this._lastScrollY) {
         this.following = false;
       } else if (!this._following && y > this._lastScrollY && this.grid.atBottom) {
@@ -212,6 +219,28 @@ export class LogView extends Panel {
       }
     }
     this._lastScrollY = y;
+  }
+
+  /** Whether the user is moving the grid: a wheel, a key, a drag of the scroll bar. */
+  private _userScrolling(): boolean {
+    return this._pointerDown || performance.now() - this._inputAt < USER_INPUT_MS;
+  }
+
+  private _watchInput(): void {
+    const node = this.grid.node;
+    const input = () => (this._inputAt = performance.now());
+    for (const type of ['wheel', 'keydown', 'touchmove']) {
+      node.addEventListener(type, input, { capture: true, passive: true });
+    }
+    node.addEventListener('mousedown', () => (this._pointerDown = true), true);
+    const up = () => {
+      if (this._pointerDown) {
+        this._pointerDown = false;
+        input();
+      }
+    };
+    window.addEventListener('mouseup', up, true);
+    this.disposed.connect(() => window.removeEventListener('mouseup', up, true));
   }
 
   private _scrollToBottom(): void {
@@ -271,6 +300,8 @@ export class LogView extends Panel {
   private _following = false;
   private _autoScrolling = false;
   private _lastScrollY = 0;
+  private _inputAt = -Infinity;
+  private _pointerDown = false;
   private _session: string | null;
   private _rows: number;
   private _notice = '';

@@ -254,6 +254,21 @@ describe('LogDataModel', () => {
     expect(await messageAt(model, 1)).toBe('message 4');
   });
 
+  it('re-indexes the filter on its way, not the one still shown', async () => {
+    const store = new FakeStore(100);
+    const model = new LogDataModel({ source: store, blockSize: 50 });
+    await model.refresh();
+    let open: () => void = () => undefined;
+    store.gate = new Promise<void>(resolve => (open = resolve));
+    const applying = model.setFilter({ level: 'WARNING' });
+    const refreshing = model.refresh(); // a new session arrived meanwhile
+    store.gate = null;
+    open();
+    await Promise.all([applying, refreshing]);
+    expect(model.filter).toEqual({ level: 'WARNING' });
+    expect(model.count).toBe(25);
+  });
+
   it('keeps the rows shown when the kernel refuses a filter, and says why', async () => {
     const store = new FakeStore(100);
     const model = new LogDataModel({ source: store, blockSize: 50 });

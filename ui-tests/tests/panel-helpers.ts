@@ -30,14 +30,7 @@ export async function openNotebook(
  * as it is typed into: keep a block's body on its header line.
  */
 export async function run(page: IJupyterLabPageFixture, code: string): Promise<string> {
-  // the notebook helpers act on the current widget: the panel may have taken it
-  await page.evaluate(() => {
-    const app = (window as any).jupyterapp;
-    const notebook = Array.from(app.shell.widgets('main') as Iterable<any>).find((w: any) =>
-      w.node.classList.contains('jp-NotebookPanel')
-    ) as any;
-    app.shell.activateById(notebook.id);
-  });
+  await activateNotebook(page);
   const count = await page.notebook.getCellCount();
   const last = count - 1;
   const empty = (await page.notebook.getCellTextInput(last))?.trim() === '';
@@ -54,6 +47,17 @@ export async function run(page: IJupyterLabPageFixture, code: string): Promise<s
 /** The last line of a cell's output (a count printed after other output). */
 export function lastLine(output: string): string {
   return output.trim().split('\n').pop() ?? '';
+}
+
+/** Make the (only) notebook the current widget: the notebook helpers act on that one. */
+export async function activateNotebook(page: IJupyterLabPageFixture): Promise<void> {
+  await page.evaluate(() => {
+    const app = (window as any).jupyterapp;
+    const notebook = Array.from(app.shell.widgets('main') as Iterable<any>).find((w: any) =>
+      w.node.classList.contains('jp-NotebookPanel')
+    ) as any;
+    app.shell.activateById(notebook.id);
+  });
 }
 
 /** Start recording with a logger `demo`, and log `n` INFO rows "row 0".."row n-1". */

@@ -7,6 +7,7 @@ import * as fs from 'fs';
 import { expect, test } from '@jupyterlab/galata';
 
 import {
+  activateNotebook,
   clickRow,
   lastLine,
   openNotebook,
@@ -24,10 +25,24 @@ import {
 
 test.use({ viewport: { width: 1400, height: 900 } });
 
-/** The kernel's own count for a filter (Python keyword arguments). */
+/**
+ * The kernel's own count for a filter (Python keyword arguments), as the cell's value:
+ * a print() would add a row of its own.
+ */
 async function kernelCount(page: any, args: string): Promise<number> {
-  const out = await run(page, `print(ts.logger.dataset.count(${args}))`);
+  const out = await run(page, `ts.logger.dataset.count(${args})`);
   return Number(out.trim());
+}
+
+/** The sources of the notebook's cells (whichever widget is current). */
+async function cellSources(page: any): Promise<string[]> {
+  return page.evaluate(() => {
+    const app = (window as any).jupyterapp;
+    const notebook = Array.from(app.shell.widgets('main') as Iterable<any>).find((w: any) =>
+      w.node.classList.contains('jp-NotebookPanel')
+    ) as any;
+    return notebook.content.widgets.map((cell: any) => cell.model.sharedModel.getSource());
+  });
 }
 
 const MIXED = [
@@ -216,14 +231,18 @@ test.describe('Task logs panel', () => {
     expect(msgs[20]).toBe('\'=cmd|"/c calc"!A1, "query"\nline');
     expect(rows.slice(1).every(r => r.length === 14 && r[5] === 'demo.db')).toBe(true);
 
-    // "To notebook": a cell below with the same filter, which gives the same rows
-    await page.notebook.selectCells(0);
+    // "To notebook": a cell below the active one with the same filter, which gives the
+    // same rows
+    const before = (await cellSources(page)).length;
     await panel.locator('.jp-taskscope-action-to-notebook').click();
-    const code = await page.notebook.getCellTextInput(1);
-    expect(code).toBe(
+    await expect.poll(async () => (await cellSources(page)).length).toBe(before + 1);
+    const inputs = await cellSources(page);
+    const inserted = inputs.findIndex(text => text.includes('dataset.get('));
+    expect(inputs[inserted]).toBe(
       "import taskscope\n\ntaskscope.logger.dataset.get(logger='demo.db', text='query')"
     );
-    expect(await page.notebook.runCell(1, true)).toBe(true);
+    await activateNotebook(page);
+    expect(await page.notebook.runCell(inserted, true)).toBe(true);
     const shape = await run(page, 'print(len(_), list(_.msg)[-1] == \'=cmd|"/c calc"!A1, "query"\\nline\')');
     expect(shape.trim()).toBe(`${expected} True`);
   });
