@@ -55,8 +55,6 @@ __all__ = ["WorkerCapture", "attach", "attached", "dask_setup", "dask_teardown",
 #: How long attach/detach wait for the scheduler and workers before they give up.
 TIMEOUT = 10.0
 
-_log = logging.getLogger(__name__)
-
 # --- the worker side -----------------------------------------------------------------------
 
 try:
@@ -323,7 +321,7 @@ def attach(client: Any = None, **options: Any) -> Any:
     if getattr(client, "asynchronous", False):
         return _attach(client, merged, auto=False)
     try:
-        return client.sync(_attach, client, merged, False, callback_timeout=TIMEOUT)
+        return client.sync(_attach, client, merged, False, callback_timeout=2 * TIMEOUT + 5)
     except Exception as exc:  # noqa: BLE001
         _system(f"taskscope could not attach to the Dask client: {type(exc).__name__}: {exc}")
         return {"attached": False, "reason": f"{type(exc).__name__}: {exc}"}
@@ -384,8 +382,16 @@ async def _attach(client: Any, options: Mapping[str, Any], auto: bool) -> dict[s
                     "are not reported and the scheduler keeps the last 1000 batches of the topic")
             await asyncio.sleep(0.2)  # let the subscription reach the scheduler first
         plugin = WorkerCapture(attachment.name, attachment.topic, options, (record.HOSTNAME, os.getpid()))
-        responses = await client.scheduler.register_worker_plugin(
-            plugin=dumps(plugin), name=attachment.name, idempotent=False)
+        registering = asyncio.ensure_future(client.scheduler.register_worker_plugin(
+            plugin=dumps(plugin), name=attachment.name, idempotent=False))
+        try:
+            responses = await asyncio.wait_for(asyncio.shield(registering), TIMEOUT)
+        except asyncio.TimeoutError:
+            # A worker that does not answer: the scheduler has the plugin (every worker gets
+            # it as it answers or joins), so the attachment stands.
+            responses = {}
+            _system(f"taskscope: some workers of {attachment.scheduler} did not answer within {TIMEOUT:g} s;"
+                    " they get the capture when they do")
     except Exception as exc:  # noqa: BLE001
         await _undo(client, attachment)
         _system(f"taskscope could not attach to Dask scheduler {attachment.scheduler}: {type(exc).__name__}: {exc}")
@@ -492,7 +498,7 @@ def _attach_default() -> None:
     if getattr(client, "asynchronous", False):  # its loop is ours to schedule on, not to wait for
         client.loop.add_callback(_attach, client, remote_options(runtime.options()), True)
         return
-    client.sync(_attach, client, remote_options(runtime.options()), True, callback_timeout=TIMEOUT)
+    client.sync(_attach, client, remote_options(runtime.options()), True, callback_timeout=2 * TIMEOUT + 5)
 
 
 def _detach_all() -> None:

@@ -372,6 +372,27 @@ def test_the_kernel_never_waits_on_a_stopped_worker(recording: Any, monkeypatch:
     runtime.start()  # the fixture stops it again
 
 
+def test_attaching_does_not_wait_on_a_stopped_worker_beyond_the_timeout(
+        recording: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    client = recording
+    monkeypatch.setattr(ts_dask, "TIMEOUT", 2.0)
+    ts.detach(client)
+    pids = client.run(pid)
+    frozen, other = sorted(pids)
+    os.kill(pids[frozen], signal.SIGSTOP)
+    try:
+        result = ts.attach(client)
+        assert result["attached"] is True
+    finally:
+        os.kill(pids[frozen], signal.SIGCONT)
+    keys = {w: client.submit(flood, 2, workers=[w], pure=False).key for w in (frozen, other)}
+    rows = wait_rows(lambda rs: all(sum(r["task"] == k and r["logger"] == "tsdask.flood" for r in rs) == 2
+                                    for k in keys.values()))
+    assert any("did not answer within 2 s" in r["msg"] for r in rows)
+    # The late worker got the capture when it answered: its rows are there too.
+    assert {r["worker"] for r in rows if r["task"] == keys[frozen]} == {frozen}
+
+
 def test_a_kernel_that_dies_attached_leaves_no_capture_behind(cluster: Any, client: Any, tmp_path: Path) -> None:
     """Another "kernel" attaches to our cluster and is killed: the scheduler plugin sees its
     client go and removes the worker plugin, so the workers stop capturing."""
