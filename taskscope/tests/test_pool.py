@@ -84,7 +84,7 @@ def fork_and_report(_: int) -> dict[str, Any]:
         try:
             logging.getLogger("tspool.grandchild").warning("from a grandchild")
             os.write(write, json.dumps({"installed": pool.installed(),
-                                        "socket": pool._state.capture is not None}).encode())
+                                        "capture": pool._state.capture is not None}).encode())
         finally:
             os._exit(0)
     os.close(write)
@@ -109,7 +109,8 @@ def test_process_pool_executor_children_send_rows(fresh_runtime: Any, method: st
                              initargs=ts.pool.initargs()) as executor:
         results = list(executor.map(ts.pool.task(work, key=item_key), range(4)))
     assert all(r["installed"] for r in results)
-    rows = wait_rows(lambda rs: sum(r["logger"] == "tspool.lib" for r in rs) == 4)
+    rows = wait_rows(lambda rs: sum(r["logger"] == "tspool.lib" for r in rs) == 4
+                     and sum(r["logger"] == "taskscope.task" and '"finished"' in (r["extra"] or "") for r in rs) == 4)
     for i, result in enumerate(results):
         mine = [r for r in rows if r["task"] == f"item-{i}"]
         by = {(r["logger"], r["msg"]): r for r in mine}
@@ -179,7 +180,7 @@ def test_a_process_forked_from_a_child_does_not_capture(fresh_runtime: Any) -> N
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
                              initializer=ts.pool.initializer, initargs=ts.pool.initargs()) as executor:
         result = executor.submit(fork_and_report, 0).result(timeout=60)
-    assert result == {"grandchild": {"installed": False, "socket": False}, "parent_installed": True}
+    assert result == {"grandchild": {"installed": False, "capture": False}, "parent_installed": True}
     runtime.stop()
     assert not any(r["logger"] == "tspool.grandchild" for r in read_rows(runtime.store_path()))
 
