@@ -144,25 +144,31 @@ export async function waitForPanel(
   return state;
 }
 
-/** Click a body row of the grid (by position among the rows on screen). */
-export async function clickRow(
-  page: IJupyterLabPageFixture,
-  row: number
-): Promise<void> {
-  const state = await panelState(page);
+/** Click a body row of the grid (scrolled into view first); the row is then selected. */
+export async function clickRow(page: IJupyterLabPageFixture, row: number): Promise<void> {
   const grid = page.locator(`${PANEL} .jp-taskscope-LogGrid`);
-  const box = await grid.boundingBox();
-  const offset = await page.evaluate(() => {
+  const y = await page.evaluate(r => {
     const app = (window as any).jupyterapp;
     const panel = Array.from(app.shell.widgets('main') as Iterable<any>).find((w: any) =>
       w.node.classList.contains('jp-taskscope-LogPanel')
     ) as any;
     const grid = panel.content.grid;
-    return { header: grid.headerHeight, scrollY: grid.scrollY };
-  });
-  const y = offset.header + row * 20 - offset.scrollY + 10;
-  expect(row).toBeGreaterThanOrEqual(state.first);
-  await page.mouse.click(box!.x + 200, box!.y + y);
+    grid.scrollToRow(r);
+    return grid.headerHeight + r * grid.defaultSizes.rowHeight - grid.scrollY + 10;
+  }, row);
+  const box = (await grid.boundingBox())!;
+  await page.mouse.click(box.x + 200, box.y + y);
+  await expect
+    .poll(() =>
+      page.evaluate(() => {
+        const app = (window as any).jupyterapp;
+        const panel = Array.from(app.shell.widgets('main') as Iterable<any>).find((w: any) =>
+          w.node.classList.contains('jp-taskscope-LogPanel')
+        ) as any;
+        return panel.content.grid.selectionModel.cursorRow;
+      })
+    )
+    .toBe(row);
 }
 
 /** Save a screenshot under test-results/screenshots and attach it to the test's report. */
