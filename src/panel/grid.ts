@@ -70,6 +70,7 @@ export class LogGrid extends DataGrid {
       this.resizeColumn('body', i, WIDTHS[column.id] ?? 120)
     );
     this.copyConfig = { ...this.copyConfig, headers: 'none' };
+    batchCellCopies(this);
   }
 
   /** Emitted after each paint: what shows may have changed (scroll, resize, new rows). */
@@ -137,6 +138,53 @@ export class LogGrid extends DataGrid {
   }
 
   private _painted = new Signal<this, void>(this);
+}
+
+/**
+ * One screen copy per painted region instead of one per cell.
+ *
+ * DataGrid paints each cell into an off-screen buffer and copies it to the screen with its
+ * own drawImage. Where the canvas is drawn in software (no GPU: VMs, remote desktops,
+ * headless browsers) every such copy snapshots the whole buffer, ~2 ms each, so a grid of
+ * 100 cells took ~150 ms a paint. The cells of one `_drawCells` call tile a rectangle and
+ * nothing else is drawn on the screen between their copies, so one copy of the rectangle
+ * puts the same pixels there. These are DataGrid internals: without them (another
+ * version), the grid keeps copying per cell.
+ */
+function batchCellCopies(grid: DataGrid): void {
+  const internals = grid as unknown as {
+    _drawCells?: (this: unknown, rgn: unknown) => void;
+    _blitContent?: (this: unknown, source: unknown, ...rect: number[]) => void;
+    _buffer?: HTMLCanvasElement;
+  };
+  const drawCells = internals._drawCells;
+  const blit = internals._blitContent;
+  if (typeof drawCells !== 'function' || typeof blit !== 'function' || !internals._buffer) {
+    return;
+  }
+  let box: { x1: number; y1: number; x2: number; y2: number } | null = null;
+  internals._blitContent = function (source, x, y, w, h, dx, dy) {
+    if (box && source === internals._buffer && x === dx && y === dy) {
+      box.x1 = Math.min(box.x1, x);
+      box.y1 = Math.min(box.y1, y);
+      box.x2 = Math.max(box.x2, x + w);
+      box.y2 = Math.max(box.y2, y + h);
+      return;
+    }
+    blit.call(this, source, x, y, w, h, dx, dy);
+  };
+  internals._drawCells = function (rgn) {
+    box = { x1: Infinity, y1: Infinity, x2: -Infinity, y2: -Infinity };
+    try {
+      drawCells.call(this, rgn);
+    } finally {
+      const { x1, y1, x2, y2 } = box;
+      box = null;
+      if (x2 > x1 && y2 > y1) {
+        blit.call(this, internals._buffer, x1, y1, x2 - x1, y2 - y1, x1, y1);
+      }
+    }
+  };
 }
 
 /** The theme's colours for the canvas: CSS variables resolved to colours it can use. */
