@@ -247,10 +247,14 @@ test.describe('Task logs panel', () => {
     expect(shape.trim()).toBe(`${expected} True`);
   });
 
-  test('clears the session after asking', async ({ page }) => {
+  test('opens from the palette, and clears the session after asking', async ({ page }) => {
     await openNotebook(page, 'panel-clear.ipynb');
     const stored = Number(await run(page, START_AND_LOG(50)));
-    const panel = await openPanel(page);
+    await page.keyboard.press('Control+Shift+C');
+    await page.locator('#modal-command-palette input').fill('Open Task Logs');
+    await page.keyboard.press('Enter');
+    const panel = page.locator(PANEL);
+    await expect(panel).toBeVisible();
     await waitForPanel(page, s => s.count === stored);
 
     await panel.locator('.jp-taskscope-action-clear').click();
@@ -265,11 +269,15 @@ test.describe('Task logs panel', () => {
     await expect(panel.locator('.jp-taskscope-LogView-status')).toContainText('3 of 3 rows');
   });
 
-  test('comes back after a page reload, with its filter', async ({ page }) => {
+  test('opens from the toolbar item’s menu, and comes back after a reload with its filter', async ({
+    page
+  }) => {
     await openNotebook(page, 'panel-restore.ipynb');
     await run(page, START_AND_LOG(30));
     await run(page, MIXED);
-    await openPanel(page);
+    await page.locator('.jp-NotebookPanel-toolbar .jp-taskscope-ToolbarItem').click({ button: 'right' });
+    await page.locator('.lm-Menu-item', { hasText: 'Open Task Logs' }).click();
+    await expect(page.locator(PANEL)).toBeVisible();
     await setPanelFilter(page, 'level', 'ERROR');
     const expected = await kernelCount(page, 'level="ERROR"');
     await waitForPanel(page, s => s.count === expected);
