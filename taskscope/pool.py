@@ -225,7 +225,7 @@ def _install(config: Mapping[str, Any]) -> None:
     _at_exit_once()
 
 
-def _stop() -> None:
+def _stop(timeout: float = 5.0) -> None:
     """Ship what is queued and put every hook back (at exit; idempotent)."""
     capture, _state.capture = _state.capture, None
     _state.config_id = None
@@ -233,7 +233,7 @@ def _stop() -> None:
         return
     _state.stopping = True
     try:
-        capture.stop(f"pool process {multiprocessing.current_process().name} (pid {os.getpid()})", timeout=5.0)
+        capture.stop(f"pool process {multiprocessing.current_process().name} (pid {os.getpid()})", timeout=timeout)
     except Exception:  # noqa: BLE001
         pass
     finally:
@@ -241,6 +241,8 @@ def _stop() -> None:
 
 
 _exit_registered = False
+#: Seconds a child given SIGTERM spends shipping its last rows before it ends.
+_SIGTERM_FLUSH = 1.0
 
 
 def _at_exit_once() -> None:
@@ -263,14 +265,15 @@ def _at_exit_once() -> None:
         previous = signal.getsignal(signal.SIGTERM)
 
         def on_sigterm(signum: int, frame: Any) -> None:
-            if _state.stopping:
-                return  # interrupted our own flush on the way out (Pool.terminate after its
-                # sentinel): let it finish, the process is ending anyway
-            _stop()
+            # A SIGTERM is never swallowed: Pool.terminate joins its children, so a child
+            # that outlives it hangs the user's pool. The flush is short and bounded; if
+            # the signal interrupted our own flush, that flush is abandoned (its batch lost).
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            if not _state.stopping:
+                _stop(timeout=_SIGTERM_FLUSH)
             if callable(previous):
                 previous(signum, frame)
             elif previous != signal.SIG_IGN:
-                signal.signal(signal.SIGTERM, signal.SIG_DFL)
                 os.kill(os.getpid(), signal.SIGTERM)
 
         signal.signal(signal.SIGTERM, on_sigterm)

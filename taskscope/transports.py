@@ -370,7 +370,10 @@ class ZmqReceiver:
                         frames = sock.recv_multipart(zmq.NOBLOCK)
                     except zmq.Again:
                         break
-                    self._handle(frames, token)
+                    try:
+                        self._handle(frames, token)
+                    except Exception as exc:  # noqa: BLE001 - one bad message must not end the receiver
+                        self.error = f"{type(exc).__name__}: {exc}"
         finally:
             sock.close(0)
             context.term()

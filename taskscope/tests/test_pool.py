@@ -126,11 +126,18 @@ def test_process_pool_executor_children_send_rows(fresh_runtime: Any, method: st
 @pytest.mark.parametrize("method", ["fork", "spawn"])
 def test_multiprocessing_pool_children_send_rows(fresh_runtime: Any, method: str) -> None:
     runtime.start()
-    with multiprocessing.get_context(method).Pool(2, initializer=ts.pool.initializer,
-                                                  initargs=ts.pool.initargs()) as workers:
+    # close() + join(): the children end normally and ship everything. (Pool.terminate, the
+    # end of a `with` block, SIGTERMs them: each then has a bounded flush, and may lose its
+    # last unsent batch, as any child that is killed.)
+    workers = multiprocessing.get_context(method).Pool(2, initializer=ts.pool.initializer,
+                                                       initargs=ts.pool.initargs())
+    try:
         results = workers.map(work, range(3))
         with pytest.raises(KeyError):
             workers.apply(ts.pool.task(fail, name="failing"), (7,))
+    finally:
+        workers.close()
+        workers.join()
     rows = wait_rows(lambda rs: sum(r["logger"] == "tspool.lib" for r in rs) == 3
                      and any(extra(r).get("event") == "erred" for r in rs))
     pids = {r["pid"] for r in results}
@@ -289,3 +296,18 @@ def test_a_port_that_cannot_be_bound_costs_the_capture_not_the_pool(fresh_runtim
         assert executor.submit(work, 0).result()["installed"] is False
     runtime.flush()
     assert any("pool processes will not be captured" in r["msg"] for r in read_rows(runtime.store_path()))
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_terminating_a_pool_never_hangs_on_its_children(fresh_runtime: Any, method: str) -> None:
+    """`with Pool(...)` ends in Pool.terminate: SIGTERM to each child, then a join. A child
+    that swallowed the signal (as an interrupted flush once did) hung the user's cell."""
+    runtime.start()
+    for _ in range(3):
+        with multiprocessing.get_context(method).Pool(2, initializer=ts.pool.initializer,
+                                                      initargs=ts.pool.initargs()) as workers:
+            results = workers.map(work, range(4))
+            children = list(workers._pool)
+        # terminate joined them: every child has ended (a hang fails by the test timeout)
+        assert all(child.exitcode is not None for child in children)
+        assert {r["pid"] for r in results} <= {child.pid for child in children}
