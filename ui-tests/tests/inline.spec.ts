@@ -7,6 +7,8 @@ import { expect, galata, test } from '@jupyterlab/galata';
 
 import {
   lastLine,
+  MIXED,
+  reloadPage,
   openNotebook,
   run,
   setTheme,
@@ -23,13 +25,6 @@ test.use({
     '@jupyterlab/notebook-extension:tracker': { windowingMode: 'full' }
   }
 });
-
-const MIXED = [
-  'db = ts.logger.getLogger("demo.db")',
-  'for i in range(20): db.warning("slow query %d", i)',
-  'for i in range(5): ts.logger.getLogger("other").error("failed job %d", i)',
-  'ts.logger.dataset.count()'
-].join('\n');
 
 /** Show the newest 50 rows inline, in the last cell. */
 const SHOW = 'ts.logger.dataset.filter(limit=50)';
@@ -129,8 +124,7 @@ test.describe('inline table', () => {
     await page.notebook.save();
     await page.kernel.shutdownAll();
 
-    await page.reload({ waitForIsReady: false });
-    await page.locator('#jupyterlab-splash').waitFor({ state: 'detached' });
+    await reloadPage(page);
     await expect(table.locator('tbody tr')).toHaveCount(50, { timeout: 60000 });
     expect(await cellTexts(page, 6)).toEqual(before);
     await table.locator('th[data-column="level"]').click();

@@ -6,7 +6,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 
-import { expect, IJupyterLabPageFixture } from '@jupyterlab/galata';
+import { expect, IJupyterLabPageFixture, JupyterLabPage } from '@jupyterlab/galata';
 import type { Locator, TestInfo } from '@playwright/test';
 
 /** Fixed place for the screenshots a person looks at (gitignored). */
@@ -69,6 +69,19 @@ export const START_AND_LOG = (n: number): string =>
     `for i in range(${n}): log.info("row %d", i)`,
     'ts.logger.dataset.count()'
   ].join('\n');
+
+/**
+ * More rows, of other loggers and levels: 20 WARNING "slow query i" (demo.db), 5 ERROR
+ * "failed job i" (other, with extra), a print; the cell's value is the session's count.
+ */
+export const MIXED = [
+  'db = ts.logger.getLogger("demo.db")',
+  'other = ts.logger.getLogger("other")',
+  'for i in range(20): db.warning("slow query %d", i)',
+  'for i in range(5): other.error("failed job %d", i, extra={"job": i})',
+  'print("a print line")',
+  'ts.logger.dataset.count()'
+].join('\n');
 
 /** Open the current notebook's Task logs panel from the status bar item. */
 export async function openPanel(page: IJupyterLabPageFixture): Promise<Locator> {
@@ -147,13 +160,17 @@ export async function waitForPanel(
 /** Click a body row of the grid (scrolled into view first); the row is then selected. */
 export async function clickRow(page: IJupyterLabPageFixture, row: number): Promise<void> {
   const grid = page.locator(`${PANEL} .jp-taskscope-LogGrid`);
-  const y = await page.evaluate(r => {
+  const y = await page.evaluate(async r => {
     const app = (window as any).jupyterapp;
     const panel = Array.from(app.shell.widgets('main') as Iterable<any>).find((w: any) =>
       w.node.classList.contains('jp-taskscope-LogPanel')
     ) as any;
     const grid = panel.content.grid;
     grid.scrollToRow(r);
+    // the grid scrolls on its next frame
+    for (let i = 0; i < 2; i++) {
+      await new Promise(resolve => requestAnimationFrame(resolve));
+    }
     return grid.headerHeight + r * grid.defaultSizes.rowHeight - grid.scrollY + 10;
   }, row);
   const box = (await grid.boundingBox())!;
@@ -169,6 +186,15 @@ export async function clickRow(page: IJupyterLabPageFixture, row: number): Promi
       })
     )
     .toBe(row);
+}
+
+/**
+ * Reload the page. No Launcher comes back (the notebook does), so wait for the splash to
+ * go rather than for galata's usual "Launcher active".
+ */
+export async function reloadPage(page: IJupyterLabPageFixture): Promise<void> {
+  await (page as unknown as JupyterLabPage).reload({ waitForIsReady: false });
+  await page.locator('#jupyterlab-splash').waitFor({ state: 'detached' });
 }
 
 /** Save a screenshot under test-results/screenshots and attach it to the test's report. */

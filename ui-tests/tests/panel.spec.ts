@@ -10,6 +10,8 @@ import {
   activateNotebook,
   clickRow,
   lastLine,
+  MIXED,
+  reloadPage,
   openNotebook,
   openPanel,
   PANEL,
@@ -44,15 +46,6 @@ async function cellSources(page: any): Promise<string[]> {
     return notebook.content.widgets.map((cell: any) => cell.model.sharedModel.getSource());
   });
 }
-
-const MIXED = [
-  'db = ts.logger.getLogger("demo.db")',
-  'other = ts.logger.getLogger("other")',
-  'for i in range(20): db.warning("slow query %d", i)',
-  'for i in range(5): other.error("failed job %d", i, extra={"job": i})',
-  'print("a print line")',
-  'ts.logger.dataset.count()'
-].join('\n');
 
 test.describe('Task logs panel', () => {
   test('opens below its notebook, shows its rows and follows new ones', async ({
@@ -283,9 +276,7 @@ test.describe('Task logs panel', () => {
     await waitForPanel(page, s => s.count === expected);
     await page.notebook.save();
 
-    // no Launcher comes back (the notebook does), so wait for the splash only
-    await page.reload({ waitForIsReady: false });
-    await page.locator('#jupyterlab-splash').waitFor({ state: 'detached' });
+    await reloadPage(page);
     const panel = page.locator(PANEL);
     await expect(panel).toBeVisible({ timeout: 60000 });
     await expect(panel.locator('[data-filter="level"]')).toHaveValue('ERROR');
