@@ -1,16 +1,14 @@
 /**
  * taskscope in a real JupyterLab, a real browser and real kernels.
  */
-import * as fs from 'fs';
-import * as path from 'path';
 
 import { expect, IJupyterLabPageFixture, test } from '@jupyterlab/galata';
-import type { Locator, TestInfo } from '@playwright/test';
+import type { Locator } from '@playwright/test';
+
+import { shoot } from './panel-helpers';
 
 const PLUGIN_ID = 'jupyterlab-taskscope:plugin';
 const ITEM = '.jp-NotebookPanel-toolbar .jp-taskscope-ToolbarItem';
-/** Fixed place for the screenshots a person looks at (gitignored). */
-const SHOTS = path.resolve(__dirname, '..', '..', 'test-results', 'screenshots');
 
 /**
  * Create a notebook on the named kernelspec, wait until its kernel is connected and idle,
@@ -36,18 +34,6 @@ async function openNotebookOn(
   await expect(item).toHaveCount(1);
   await expect(item).toBeVisible();
   return item;
-}
-
-/** Save a screenshot under test-results/screenshots and attach it to the test's report. */
-async function shoot(
-  testInfo: TestInfo,
-  name: string,
-  take: (file: string) => Promise<unknown>
-): Promise<void> {
-  fs.mkdirSync(SHOTS, { recursive: true });
-  const file = path.join(SHOTS, name);
-  await take(file);
-  await testInfo.attach(name, { path: file, contentType: 'image/png' });
 }
 
 test.describe('taskscope front end', () => {
