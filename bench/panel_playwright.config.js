@@ -6,7 +6,7 @@
  *   cd /work/main && PATH=$PWD/.venv/bin:$PATH npx playwright test -c bench/panel_playwright.config.js
  *
  * BENCH_ROWS (default 1000000) sets the big store; BENCH_10M=1 adds a 10-million-row pass;
- * BENCH_NODELAY=1 turns Nagle off on kernel websockets (bench/panel_server_config.py).
+ * BENCH_NAGLE=1 leaves Nagle on for kernel websockets (taskscope.server off; bench/panel_server_config.py).
  * The server listens on TASKSCOPE_UI_PORT (8989): use another port than a running UI test.
  */
 const path = require('path');

@@ -19,6 +19,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 LABEXT = "share/jupyter/labextensions/jupyterlab-taskscope"
+SERVER_CONFIG = "etc/jupyter/jupyter_server_config.d/taskscope.json"
 
 
 def tracked_copy(dest: Path) -> Path:
@@ -61,6 +62,9 @@ def test_wheel_holds_library_and_prebuilt_labextension(wheel: Path) -> None:
     assert not any(n.startswith("taskscope/tests/") for n in names)
     meta = json.loads(zipfile.ZipFile(wheel).read(f"{data}/package.json"))
     assert meta["name"] == "jupyterlab-taskscope"
+    server = f"taskscope-{wheel.name.split('-')[1]}.data/data/{SERVER_CONFIG}"
+    config = json.loads(zipfile.ZipFile(wheel).read(server))
+    assert config["ServerApp"]["jpserver_extensions"] == {"taskscope.server": True}
 
 
 @pytest.mark.timeout(900)
@@ -75,6 +79,7 @@ def test_installed_labextension_is_enabled_and_ok(wheel: Path, tmp_path: Path) -
     )
     data_dir = venv / "share" / "jupyter"
     assert (data_dir / "labextensions" / "jupyterlab-taskscope" / "package.json").is_file()
+    assert (venv / SERVER_CONFIG).is_file()
     # Ask JupyterLab (from the development venv) about the fresh venv's data dir.
     env = dict(os.environ, JUPYTER_PATH=str(data_dir))
     listing = subprocess.run(
