@@ -16,7 +16,10 @@ import { ISignal, Signal } from '@lumino/signaling';
 import { LevelClass, levelClass } from '../text';
 import { COLUMNS, LogDataModel } from './model';
 
-/** Column widths a log reads well in; the message column takes what is left. */
+/**
+ * Column widths a log reads well in. The message column, last, is stretched over what is
+ * left (stretchLastColumn), so its own width is only its minimum before a scroll bar.
+ */
 const WIDTHS: { [id: string]: number } = {
   time: 104,
   level: 76,
@@ -24,7 +27,7 @@ const WIDTHS: { [id: string]: number } = {
   logger: 120,
   where: 120,
   task: 100,
-  message: 640
+  message: 280
 };
 
 const LEVELS: LevelClass[] = ['debug', 'info', 'warning', 'error', 'critical', 'system'];
