@@ -18,6 +18,7 @@ import threading
 import time
 import traceback
 import warnings
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -60,10 +61,7 @@ def parse_level(level: int | str) -> int:
 
 def _frozen(args: tuple[Any, ...]) -> bool:
     """Whether every argument is of a type that cannot change before the writer formats it."""
-    for arg in args:
-        if type(arg) not in _IMMUTABLE_ARGS:
-            return False
-    return True
+    return _IMMUTABLE_ARGS.issuperset(map(type, args))
 
 
 def _format_now(msg: object, args: Any) -> str:
@@ -125,78 +123,29 @@ def format_exception(exc: BaseException | None) -> str:
 class CaptureHandler(logging.Handler):
     """The one handler on the root logger: enqueue the record and nothing else.
 
-    ``handle`` is overridden: no handler lock (appending to a deque needs none), no
-    formatting, no I/O. Records below the capture level of their source are skipped.
+    ``handle`` is a closure made per handler (:func:`_handle_for`): no handler lock
+    (appending to a deque needs none), no formatting, no I/O, and every value it reads
+    is a closure variable rather than an attribute. Records below the capture level of
+    their source are skipped. ``tag`` (remote processes): the task running in the
+    emitting thread is added to the item (see ``taskscope.remote.TaskTag``).
     """
 
-    def __init__(self, collector: Collector, thresholds: dict[str, int]) -> None:
+    def __init__(self, collector: Collector, thresholds: dict[str, int], tag: Any = None) -> None:
         super().__init__(logging.NOTSET)
         self.collector = collector
         self.thresholds = dict(thresholds)
         self._classes: dict[str, tuple[str, int]] = {}
         self.policy: LevelPolicy | None = None
-        self._queue = collector.queue
-        self._queue_size = collector.queue_size
-        self._wake_at = collector.wake_at
-        self._wake = collector.wake
+        self.handle = self.emit = _handle_for(self, tag)  # type: ignore[method-assign]
 
     def forget_classes(self) -> None:
         """Drop the per-logger cache (a user logger was registered, or levels changed)."""
-        self._classes = {}
+        self._classes.clear()
 
     def _classify(self, name: str) -> tuple[str, int]:
         source = record.source_of(name)
         found = self._classes[name] = (source, self.thresholds[source])
         return found
-
-    def _enqueue(self, rec: logging.LogRecord) -> None:
-        """Take the fields of ``rec`` the row needs, as plain values, and queue them.
-
-        The record itself is not kept: LogRecords (each with a ``__dict__``) alive in the
-        queue made the cyclic GC rescan them, while a tuple of strings and numbers is
-        untracked by it. One function on purpose: every call here costs on the hot path.
-        """
-        if rec.thread in quiet_threads:
-            return
-        try:
-            source, threshold = self._classes[rec.name]
-        except KeyError:
-            source, threshold = self._classify(rec.name)
-        if rec.levelno < threshold:
-            return
-        queue = self._queue
-        waiting = len(queue)
-        if waiting >= self._queue_size:
-            self.collector.count_drop()
-            return
-        msg, args = rec.msg, rec.args
-        if args and (type(args) is not tuple or not (
-                type(args[0]) in _IMMUTABLE_ARGS if len(args) == 1 else _frozen(args))):
-            msg, args = _format_now(msg, args), None
-        attrs = rec.__dict__
-        queue.append((
-            "log", rec.created, rec.levelno, rec.levelname, rec.name, msg, args,
-            rec.threadName, rec.process, rec.exc_info, rec.exc_text, rec.stack_info,
-            None if len(attrs) == _PLAIN_RECORD_SIZE else _extra_fields(attrs), source,
-        ))
-        if waiting + 1 == self._wake_at:
-            self._wake.set()
-
-    def handle(self, rec: logging.LogRecord) -> bool:  # type: ignore[override]
-        """The hot path: snapshot and enqueue, then what logging's last resort would do.
-
-        No handler lock (a deque append needs none), no formatting, no I/O; a full queue
-        counts a drop and moves on. Never raises.
-        """
-        try:
-            self._enqueue(rec)
-            if rec.levelno >= _LAST_RESORT_LEVEL:
-                self._last_resort(rec)
-        except Exception:  # noqa: BLE001 - logging must never raise into user code
-            pass
-        return True
-
-    emit = handle  # type: ignore[assignment]
 
     def _last_resort(self, rec: logging.LogRecord) -> None:
         """Print to stderr like ``logging.lastResort`` when we are the only handler found.
@@ -228,6 +177,62 @@ class CaptureHandler(logging.Handler):
 
 
 _LAST_RESORT_LEVEL = logging.WARNING
+
+
+def _handle_for(handler: CaptureHandler, tag: Any) -> Callable[[logging.LogRecord], bool]:
+    """The handler's ``handle``: the hot path of every captured logging call.
+
+    Takes the fields of the record the row needs, as plain values, and queues them;
+    then does what logging's last resort would do. The record itself is not kept:
+    LogRecords (each with a ``__dict__``) alive in the queue made the cyclic GC rescan
+    them, while a tuple of strings and numbers is untracked by it. A full queue counts
+    a drop and moves on. Never raises. One function on purpose: every call costs here.
+    """
+    collector = handler.collector
+    queue, queue_size, wake_at, wake = collector.queue, collector.queue_size, collector.wake_at, collector.wake
+    classes, classify, last_resort = handler._classes, handler._classify, handler._last_resort
+    local, attr, runs = (tag.local, tag.attr, tag.runs) if tag is not None else (None, "", None)
+    append = deque.append  # the plain one: a remote queue's own append would tag the item again
+
+    def handle(rec: logging.LogRecord) -> bool:
+        try:
+            if rec.thread in quiet_threads:
+                return True
+            name, levelno = rec.name, rec.levelno
+            try:
+                source, threshold = classes[name]
+            except KeyError:
+                source, threshold = classify(name)
+            if levelno < threshold:
+                return True
+            waiting = len(queue)
+            if waiting >= queue_size:
+                collector.count_drop()
+            else:
+                msg, args = rec.msg, rec.args
+                if args and (type(args) is not tuple or not _frozen(args)):
+                    msg, args = _format_now(msg, args), None
+                attrs = rec.__dict__
+                item: Item = (
+                    "log", rec.created, levelno, rec.levelname, name, msg, args,
+                    rec.threadName, rec.process, rec.exc_info, rec.exc_text, rec.stack_info,
+                    None if len(attrs) == _PLAIN_RECORD_SIZE else _extra_fields(attrs), source,
+                )
+                if local is not None:
+                    key = getattr(local, attr, None)
+                    if key is not None:
+                        item = ("task", key, runs.get(key) if runs is not None else None, item)
+                append(queue, item)
+                if waiting + 1 == wake_at:
+                    wake.set()
+            if levelno >= _LAST_RESORT_LEVEL:
+                last_resort(rec)
+        except Exception:  # noqa: BLE001 - logging must never raise into user code
+            pass
+        return True
+
+    return handle
+
 
 #: Loggers that do not propagate to the root by their library's own setup, whose records
 #: are captured anyway (see :meth:`Capture._handle_nonpropagating`): distributed's.
@@ -697,6 +702,7 @@ class Capture:
         warnings_: bool = True,
         exceptions: bool = True,
         nonpropagating: tuple[str, ...] = NONPROPAGATING,
+        tag: Any = None,
     ) -> None:
         self.collector = collector
         thresholds = {
@@ -705,7 +711,7 @@ class Capture:
             record.RUNTIME: library_level,
             record.SYSTEM_SOURCE: library_level,
         }
-        self.handler = CaptureHandler(collector, thresholds)
+        self.handler = CaptureHandler(collector, thresholds, tag)
         self.policy = self.handler.policy = LevelPolicy(self.handler, user_level, library_level)
         self._want_streams = streams
         self._want_warnings = warnings_

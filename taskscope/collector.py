@@ -19,6 +19,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter, deque
+from operator import itemgetter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Protocol
@@ -63,6 +64,10 @@ def converter(tag: str) -> Callable[[Convert], Convert]:
     return register
 
 
+_level_of = itemgetter(1)
+_source_of = itemgetter(3)
+
+
 class Sink(Protocol):
     """What the writer thread writes to (a :class:`taskscope.store.Store`)."""
 
@@ -81,6 +86,10 @@ class Marker:
     def __init__(self, action: str) -> None:
         self.action = action
         self.done = threading.Event()
+
+
+#: The tag of an item standing for many rows: ``(BATCH, rows, ...)`` (see ``offer_batch``).
+BATCH = "batch"
 
 
 @converter("row")
@@ -120,6 +129,9 @@ class Collector:
         self._drops = 0
         self._drops_reported = 0
         self._drop_lock = threading.Lock()
+        self._batch_lock = threading.Lock()
+        self._batched_in = 0  # rows of batch items enqueued (under _batch_lock)
+        self._batched_out = 0  # ... and taken by the writer (writer thread only)
         self._samples: deque[tuple[float, int]] = deque(maxlen=64)
         self._thread: threading.Thread | None = None
         self._opened = threading.Event()
@@ -148,6 +160,21 @@ class Collector:
         if len(self.queue) >= self.wake_at:
             self.wake.set()
         return len(taken)
+
+    def offer_batch(self, item: Item, rows: int) -> bool:
+        """Enqueue one item that stands for ``rows`` rows (``(BATCH, rows, ...)``, whose
+        converter returns a list of rows), if they fit: the bound counts rows, not items.
+        A batch that does not fit is counted dropped whole. Never blocks."""
+        with self._batch_lock:
+            waiting = len(self.queue) + self._batched_in - self._batched_out
+            if waiting + rows > self.queue_size:
+                self.count_drop(rows)
+                return False
+            self._batched_in += rows
+            self.queue.append(item)
+        if waiting + rows >= self.wake_at:
+            self.wake.set()
+        return True
 
     def offer_own(self, item: Item) -> None:
         """Enqueue taskscope's own row (started, stopped) past the bound: a few per session,
@@ -225,6 +252,8 @@ class Collector:
         self.queue = deque()
         self.wake = threading.Event()
         self._drop_lock = threading.Lock()
+        self._batch_lock = threading.Lock()
+        self._batched_in = self._batched_out = 0
         self._opened = threading.Event()
         self.sink.forget()
 
@@ -288,7 +317,7 @@ class Collector:
         (already past the capture's check when it was removed) are stored too.
         """
         popleft = self.queue.popleft
-        rows: list[Row] = []
+        items: list[Item] = []
         stop: Marker | None = None
         while True:
             try:
@@ -296,20 +325,43 @@ class Collector:
             except IndexError:
                 break
             if type(item) is tuple:
-                rows.append(self._convert(item))
-                if len(rows) >= self.max_batch:
-                    self._write(rows)
-                    rows = []
+                items.append(item)
+                if len(items) >= self.max_batch:
+                    self._store(items, report=False)
+                    items = []
             elif item.action == "stop":  # type: ignore[union-attr]
                 stop = item  # type: ignore[assignment]
             else:
-                self._write(self._with_drop_report(rows))
-                rows = []
+                self._store(items)
+                items = []
                 self._answer(item)  # type: ignore[arg-type]
-        self._write(self._with_drop_report(rows))
+        self._store(items)
         if stop is not None:
             stop.done.set()
         return stop is not None
+
+    def _store(self, items: list[Item], report: bool = True) -> None:
+        """Build the rows of ``items`` and write them (with the drop report, if ``report``),
+        at most ``max_batch`` rows a transaction."""
+        rows = self._rows(items)
+        if report:
+            rows = self._with_drop_report(rows)
+        step = self.max_batch
+        for at in range(0, len(rows), step):
+            self._write(rows[at:at + step] if len(rows) > step else rows)
+
+    def _rows(self, items: list[Item]) -> list[Row]:
+        """The rows of ``items``; a batch item (see :meth:`offer_batch`) gives a list of them."""
+        rows: list[Row] = []
+        append, extend, convert = rows.append, rows.extend, self._convert
+        for item in items:
+            row = convert(item)
+            if type(row) is list:
+                extend(row)
+                self._batched_out += item[1]
+            else:
+                append(row)
+        return rows
 
     def _convert(self, item: Item) -> Row:
         """One item's row; a converter that fails still leaves a marked row behind."""
@@ -322,6 +374,9 @@ class Collector:
             if row is not None:
                 return row
             failure = None
+        if item[0] == BATCH:  # its rows are lost: counted, and no longer waiting
+            self._batched_out += item[1]
+            self.count_drop(item[1])
         what = f"a row could not be built: {type(failure).__name__}" if failure else "a row could not be built"
         return record.system_row(what, self.caps)
 
@@ -348,8 +403,8 @@ class Collector:
             self.error = f"{type(exc).__name__}: {exc}"
             self.count_drop(len(rows))
             return
-        levels = Counter(row[1] for row in rows)
-        sources = Counter(row[3] for row in rows)
+        levels = Counter(map(_level_of, rows))
+        sources = Counter(map(_source_of, rows))
         self.stored += len(rows)
         self.last_seq = max(self.last_seq, last)
         self.levels.update(levels)

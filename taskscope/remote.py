@@ -2,15 +2,16 @@
 
 A :class:`RemoteCapture` is the kernel's capture (:class:`taskscope.capture.Capture`:
 logging, print, warnings) with a different end: its collector's writer thread does not
-write SQLite, it hands each batch of finished rows to a :class:`BatchSink`, which
-encodes it (JSON, zlib) and ships it to the kernel (Dask: ``worker.log_event``; pools:
-a ZeroMQ PUSH socket). Rows are built here, in the process that emitted them, so the
-kernel only checks and stores them.
+write SQLite, it gathers each batch into :class:`Columns` and hands it to a
+:class:`BatchSink`, which encodes it (msgpack, zlib) and ships it to the kernel (Dask:
+``worker.log_event``; pools: a ZeroMQ PUSH socket).
 
-The task running in the emitting thread is taken at the call, on the hot path, by the
-queue itself (:class:`TaggingQueue`): the kernel's own capture pays nothing for it.
+The task running in the emitting thread is taken at the call, on the hot path: by the
+logging handler itself, and by the queue (:func:`tagging_queue`) for prints and warnings.
+The kernel's own capture pays nothing for it.
 
-Wire format of one message (:func:`encode`): zlib-compressed ASCII JSON, no pickle::
+Wire format of one message (:func:`encode`): a zlib-compressed msgpack map (ASCII JSON
+where msgpack is not installed), plain data only, no pickle::
 
     {"v": 1, "k": kind, "w": worker, "h": hostname, "p": pid, "n": message number,
      "f": final?,
@@ -18,10 +19,11 @@ Wire format of one message (:func:`encode`): zlib-compressed ASCII JSON, no pick
      "c": [context index per row], "t": [created per row], "m": [msg per row],
      "x": [[row index, text], ...], "e": [[row index, extra JSON], ...]}
 
-Columns, and what rows share (their context) once per message: the kernel decodes few
-values per row. ``text`` is sent only where it is more than the line (a traceback); the
-kernel writes the rest. A task's ``run_id`` is Dask's number for one dispatch of it (the
-kernel turns it into an attempt 1, 2, ...).
+Columns, and what rows share (their context) once per message: the emitting process
+builds no row tuple per record and formats each message once; the kernel turns the
+columns into rows with ``zip``. ``text`` is sent only where it is more than the line (a
+traceback); the kernel writes the rest. A task's ``run_id`` is Dask's number for one
+dispatch of it (the kernel turns it into an attempt 1, 2, ...).
 """
 
 from __future__ import annotations
@@ -32,13 +34,18 @@ import os
 import time
 import zlib
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from . import record, safe
 from .capture import Capture
 from .collector import CONVERTERS, Collector, Item, converter, quiet
 from .record import Caps, WireRow
+
+try:  # a dependency of distributed; pool children without it send JSON
+    import msgpack as _msgpack
+except ImportError:  # pragma: no cover - depends on the environment
+    _msgpack = None  # type: ignore[assignment]
 
 #: Protocol version of :func:`encode`'s messages.
 VERSION = 1
@@ -101,35 +108,85 @@ def remote_options(options: Mapping[str, Any] | None = None, **overrides: Any) -
 # --- the wire ------------------------------------------------------------------------------
 
 
-def encode(header: Mapping[str, Any], rows: Sequence[WireRow]) -> bytes:
-    """One message: ``header`` plus ``rows`` (:data:`~taskscope.record.WireRow`) in
-    columns, as ASCII JSON compressed with zlib (level 1).
+class Columns:
+    """A batch of :data:`~taskscope.record.WireRow` as a message carries it: each distinct
+    context once (``ctx``), per row its context index (``c``), created (``t``) and msg
+    (``m``); texts (``x``) and extras (``e``) only where a row has one, by row index.
 
-    ASCII JSON keeps lone surrogates as ``\\udcxx`` escapes (the store shows them), and
-    never runs code on the other side, unlike pickle.
+    The remote writer fills the columns straight from queue items (no row tuple per
+    record); :meth:`append` takes a finished row for the rarer kinds.
     """
-    message = dict(header)
-    if rows:
-        contexts, created, msgs, texts, extras = zip(*rows)
-        index: dict[Any, int] = {}
-        message["c"] = [index.setdefault(c, len(index)) for c in contexts]
-        message["ctx"] = list(index)
-        message["t"] = created
-        message["m"] = msgs
-        message["x"] = [(i, v) for i, v in enumerate(texts) if v is not None]
-        message["e"] = [(i, v) for i, v in enumerate(extras) if v is not None]
-    else:
-        message.update(ctx=[], c=[], t=[], m=[], x=[], e=[])
+
+    __slots__ = ("index", "c", "t", "m", "x", "e")
+
+    def __init__(self) -> None:
+        self.index: dict[tuple[Any, ...], int] = {}
+        self.c: list[int] = []
+        self.t: list[float] = []
+        self.m: list[str] = []
+        self.x: list[tuple[int, str]] = []
+        self.e: list[tuple[int, str]] = []
+
+    @classmethod
+    def of(cls, rows: Iterable[WireRow]) -> Columns:
+        columns = cls()
+        for row in rows:
+            columns.append(row)
+        return columns
+
+    def __len__(self) -> int:
+        return len(self.t)
+
+    def append(self, row: WireRow) -> None:
+        context, created, msg, text, extra = row
+        at = len(self.t)
+        number = self.index.get(context)
+        if number is None:
+            number = self.index[context] = len(self.index)
+        self.c.append(number)
+        self.t.append(created)
+        self.m.append(msg)
+        if text is not None:
+            self.x.append((at, text))
+        if extra is not None:
+            self.e.append((at, extra))
+
+    def rows(self) -> list[WireRow]:
+        """The rows again (to split a batch, or make its values plain)."""
+        contexts = list(self.index)
+        texts, extras = dict(self.x), dict(self.e)
+        return [(contexts[c], t, m, texts.get(i), extras.get(i))
+                for i, (c, t, m) in enumerate(zip(self.c, self.t, self.m))]
+
+    def fields(self) -> dict[str, Any]:
+        return {"ctx": list(self.index), "c": self.c, "t": self.t, "m": self.m, "x": self.x, "e": self.e}
+
+
+def encode(header: Mapping[str, Any], rows: Columns | Sequence[WireRow]) -> bytes:
+    """One message: ``header`` plus ``rows`` in columns, packed with msgpack (ASCII JSON
+    where msgpack is not installed, or a string holds a lone surrogate), compressed
+    with zlib level 1.
+
+    Neither format runs code on the other side, unlike pickle; JSON's ASCII escapes keep
+    lone surrogates (the store shows them).
+    """
+    columns = rows if isinstance(rows, Columns) else Columns.of(rows)
+    message = {**header, **columns.fields()}
+    if _msgpack is not None:
+        try:
+            return zlib.compress(_msgpack.packb(message), 1)
+        except (UnicodeEncodeError, OverflowError):
+            pass
     text = json.dumps(message, ensure_ascii=True, separators=(",", ":"))
     return zlib.compress(text.encode("ascii"), 1)
 
 
 class MessageError(ValueError):
-    """A message that is not one of ours: too large, not zlib, not JSON, wrong shape."""
+    """A message that is not one of ours: too large, not zlib, not msgpack/JSON, wrong shape."""
 
 
 def decode(payload: bytes, max_inflated: int = MAX_INFLATED) -> dict[str, Any]:
-    """The header and rows of a message; :class:`MessageError` when it is not a valid one."""
+    """The header and columns of a message; :class:`MessageError` when it is not a valid one."""
     if not isinstance(payload, (bytes, bytearray, memoryview)):
         raise MessageError(f"a message is bytes, not {type(payload).__name__}")
     inflater = zlib.decompressobj()
@@ -139,16 +196,32 @@ def decode(payload: bytes, max_inflated: int = MAX_INFLATED) -> dict[str, Any]:
         raise MessageError(f"not a zlib stream: {exc}") from None
     if inflater.unconsumed_tail:
         raise MessageError(f"inflates to more than {max_inflated} bytes")
-    try:
-        message = json.loads(data)
-    except ValueError as exc:
-        raise MessageError(f"not JSON: {exc}") from None
+    message = _unpack(data)
     if type(message) is not dict or message.get("v") != VERSION:
         raise MessageError("not a taskscope batch (no version)")
     columns = [message.get(name) for name in ("ctx", "c", "t", "m", "x", "e")]
     if not all(type(column) is list for column in columns) or not len(columns[1]) == len(columns[2]) == len(columns[3]):
         raise MessageError("not a taskscope batch (columns missing or of different lengths)")
     return message
+
+
+def _unpack(data: bytes) -> Any:
+    """JSON (a ``{``) or msgpack (a map), plain data only: no extension types."""
+    if data[:1] == b"{":
+        try:
+            return json.loads(data)
+        except ValueError as exc:
+            raise MessageError(f"not JSON: {exc}") from None
+    if _msgpack is None:
+        raise MessageError("not JSON (and msgpack is not installed)")
+    try:
+        return _msgpack.unpackb(data, raw=False, strict_map_key=True, ext_hook=_no_ext)
+    except Exception as exc:  # noqa: BLE001 - any malformed input
+        raise MessageError(f"neither JSON nor msgpack: {type(exc).__name__}") from None
+
+
+def _no_ext(code: int, data: bytes) -> Any:
+    raise ValueError(f"msgpack extension type {code} is not accepted")
 
 
 # --- the task running in the emitting thread ---------------------------------------------
@@ -256,9 +329,10 @@ class BatchSink:
     def open(self) -> None:
         """Connect (in the writer thread). Nothing to do by default."""
 
-    def write(self, rows: Sequence[WireRow]) -> tuple[int, int]:
-        self._send(rows)
-        return (1, len(rows))
+    def write(self, rows: Columns | Sequence[WireRow]) -> tuple[int, int]:
+        columns = rows if isinstance(rows, Columns) else Columns.of(rows)
+        self._send(columns)
+        return (1, len(columns))
 
     def clear(self) -> None:
         """Nothing to clear: the rows live in the kernel's store."""
@@ -266,7 +340,7 @@ class BatchSink:
     def close(self) -> None:
         """The writer is ending: send the final (empty) message, then disconnect."""
         try:
-            self._send([], final=True)
+            self._send(Columns(), final=True)
         finally:
             self.shutdown()
 
@@ -281,34 +355,35 @@ class BatchSink:
     def ship(self, payload: bytes, rows: int) -> bool:
         raise NotImplementedError
 
-    def _send(self, rows: Sequence[WireRow], final: bool = False) -> None:
+    def _send(self, columns: Columns, final: bool = False) -> None:
         header = self.header
         header["n"] += 1
         header["f"] = final
         try:
-            payload = encode(header, rows)
+            payload = encode(header, columns)
         except (TypeError, ValueError):
-            payload = encode(header, [_plain_row(row) for row in rows])
-        if len(payload) > self.max_message and len(rows) > 1:
+            payload = encode(header, [_plain_row(row) for row in columns.rows()])
+        if len(payload) > self.max_message and len(columns) > 1:
             header["n"] -= 1
+            rows = columns.rows()
             half = len(rows) // 2
-            self._send(rows[:half])
-            self._send(rows[half:], final)
+            self._send(Columns.of(rows[:half]))
+            self._send(Columns.of(rows[half:]), final)
             return
         if len(payload) > self.max_message:
-            self._dropped(len(rows))
+            self._dropped(len(columns))
             payload = encode(header, [record.system_row(
                 f"a row of {len(payload)} bytes (compressed) was larger than a message may be",
                 Caps(wire=True), {"max_message": self.max_message})])
         try:
-            ok = self.ship(payload, len(rows))
+            ok = self.ship(payload, len(columns))
         except Exception:  # noqa: BLE001 - a transport failure costs this batch only
             ok = False
         if ok:
             self.shipped += 1
         else:  # never sent: its number is free again (no gap for the kernel to report)
             header["n"] -= 1
-            self._dropped(len(rows))
+            self._dropped(len(columns))
 
     def _dropped(self, n: int) -> None:
         if self.collector is not None and n:
@@ -329,9 +404,41 @@ def _plain_row(row: WireRow) -> WireRow:
 
 class RemoteCollector(Collector):
     """The collector of a remote process: its rows are :data:`~taskscope.record.WireRow`
-    (its caps say ``wire``) and go to the sink without the kernel's per-level counts."""
+    (its caps say ``wire``), gathered into :class:`Columns` and handed to the sink
+    without the kernel's per-level counts."""
 
-    def _write(self, rows: list[Any]) -> None:
+    def _rows(self, items: list[Item]) -> Columns:  # type: ignore[override]
+        """The columns of ``items``: a plain log record (the bulk) goes straight in, with
+        its message formatted here; any other item is converted to a row first."""
+        columns = Columns()
+        index, refs, created, msgs = columns.index, columns.c, columns.t, columns.m
+        cap = self.caps.msg
+        convert, add = self._convert, columns.append
+        for item in items:
+            if item[0] == "task":
+                inner, task, run_id = item[3], item[1], item[2]
+            else:
+                inner, task, run_id = item, "", None
+            if inner[0] != "log" or inner[9] is not None or inner[10] is not None or inner[11] is not None \
+                    or inner[12] is not None:
+                add(convert(item))
+                continue
+            msg, args = inner[5], inner[6]
+            if args or type(msg) is not str:
+                msg = safe.format_message(msg, args)
+            if len(msg) > cap:
+                msg = safe.cut(msg, cap)
+            context = (inner[3], inner[2], inner[13], inner[4], inner[7] or "",
+                       task if type(task) is str else key_text(task), run_id)
+            number = index.get(context)
+            if number is None:
+                number = index[context] = len(index)
+            refs.append(number)
+            created.append(inner[1])
+            msgs.append(msg)
+        return columns
+
+    def _write(self, rows: Columns) -> None:  # type: ignore[override]
         if not rows:
             return
         try:
@@ -341,6 +448,13 @@ class RemoteCollector(Collector):
             self.count_drop(len(rows))
             return
         self.stored += len(rows)
+
+    def _store(self, items: list[Item], report: bool = True) -> None:
+        """One message per call (the sink splits what is too large)."""
+        rows = self._rows(items)
+        if report:
+            self._with_drop_report(rows)  # type: ignore[arg-type]
+        self._write(rows)
 
 
 class RemoteCapture:
@@ -370,6 +484,7 @@ class RemoteCapture:
             streams=bool(options["streams"]),
             warnings_=bool(options["warnings"]),
             exceptions=False,
+            tag=tag,
         )
         self.runtime_level = int(options["library_level"])
         self.running = False

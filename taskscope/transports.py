@@ -29,11 +29,13 @@ import secrets
 import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from itertools import repeat
+from operator import itemgetter
 from typing import Any
 
 from . import record, runtime, safe
-from .collector import Item, converter, quiet
+from .collector import BATCH, Item, converter, quiet
 from .record import Caps, Row
 from .remote import MAX_MESSAGE, TASK_LOGGER, MessageError, decode
 
@@ -93,7 +95,7 @@ class Inbox:
         except (TypeError, ValueError, IndexError, KeyError):
             self.reject(f"a malformed message from {origin[2] or origin[0]} (pid {origin[1]}) was rejected")
             items = []
-        queued = runtime.enqueue_items(items) if items else 0
+        queued = _offer_batch(items[0]) if items else 0
         self.rows += queued
         if message.get("f"):
             with self._finals_changed:
@@ -152,7 +154,60 @@ class Inbox:
                     return False
                 self._finals_changed.wait(left)
 
+    def _items(self, origin: tuple[str, int, str], message: dict[str, Any]) -> list[Item]:
+        """The queue item of one message: all its rows, built on the writer (:meth:`batch_rows`).
+
+        Raises (the message is rejected whole) when a row points at no context.
+        """
+        refs = message["c"]
+        if refs and (not _all_of(refs, int) or min(refs) < 0 or max(refs) >= len(message["ctx"])):
+            raise IndexError("a row points at no context")
+        return [(BATCH, len(refs), self, origin, message)] if refs else []
+
     # --- the writer thread ---------------------------------------------------------------
+
+    def batch_rows(self, origin: tuple[str, int, str], message: dict[str, Any], caps: Caps) -> list[Row]:
+        """The rows of one message, checked and finished, with its sender's hostname, pid
+        and worker: column by column, so the per-row work is SQLite's and ``zip``'s."""
+        contexts = [_context(c) for c in message["ctx"]]
+        refs, created, msgs = message["c"], message["t"], message["m"]
+        texts = _sparse(message["x"], len(refs), caps.text)
+        extras = _sparse(message["e"], len(refs), caps.extra)
+        if (None in contexts or texts is None or extras is None or not _all_of(created, float)
+                or not _times(created) or not _all_of(msgs, str) or max(map(len, msgs)) > caps.msg + 200):
+            return self._slow_rows(origin, contexts, message, caps)
+        pick = _picker(refs)
+        levels, levelnos, sources, loggers, threads, tasks, _ = (pick(list(f)) for f in zip(*contexts))
+        lines = _lines(created, pick([f" {c[0]} {c[3]}: " for c in contexts]), msgs, caps)
+        for at, text in texts:
+            lines[at] = text
+        row_extras = list(pick([self._context_extra(c) for c in contexts]))
+        for at, extra in extras:
+            context = contexts[refs[at]]
+            row_extras[at] = self._with_attempt(context[5], context[6], extra) if context[5] and context[6] is not None \
+                else extra
+        n = len(refs)
+        hostname, pid, worker = origin
+        return list(zip(created, levels, levelnos, sources, loggers, msgs, lines, repeat(hostname, n),
+                        repeat(pid, n), threads, repeat(worker, n), tasks, row_extras))
+
+    def _context_extra(self, context: tuple[Any, ...]) -> str | None:
+        """``extra`` of a row of ``context`` that has none of its own: its attempt, in a task."""
+        task, run_id = context[5], context[6]
+        return self._with_attempt(task, run_id, None) if task and run_id is not None else None
+
+    def _slow_rows(self, origin: tuple[str, int, str], contexts: list[tuple[Any, ...] | None],
+                   message: dict[str, Any], caps: Caps) -> list[Row]:
+        """A message with an unexpected value somewhere: each row checked on its own."""
+        texts = dict(entry for entry in message["x"] if _entry(entry))
+        extras = dict(entry for entry in message["e"] if _entry(entry))
+        rows = []
+        for i, (c, t, m) in enumerate(zip(message["c"], message["t"], message["m"])):
+            try:
+                rows.append(self.row(origin, contexts[c], t, m, texts.get(i), extras.get(i), caps))
+            except Exception as exc:  # noqa: BLE001 - e.g. a time no calendar has: this row only
+                rows.append(self._system(origin, f"a row could not be built: {type(exc).__name__}", {}))
+        return rows
 
     def row(self, origin: tuple[str, int, str], context: tuple[Any, ...] | None, created: Any, msg: Any,
             text: Any, extra: Any, caps: Caps) -> Row:
@@ -180,18 +235,6 @@ class Inbox:
         if data.get("source") not in _SOURCES:
             data["source"] = None
         return record.row_from_dict(data, caps)
-
-    def _items(self, origin: tuple[str, int, str], message: dict[str, Any]) -> list[Item]:
-        """The queue items of one message's rows (contexts checked once per message)."""
-        contexts = [_context(c) for c in message["ctx"]]
-        texts = dict(message["x"]) if message["x"] else None
-        extras = dict(message["e"]) if message["e"] else None
-        rows = zip(message["c"], message["t"], message["m"])
-        if texts is None and extras is None:
-            return [("remote", self, origin, contexts[c], t, m, None, None) for c, t, m in rows]
-        texts, extras = texts or {}, extras or {}
-        return [("remote", self, origin, contexts[c], t, m, texts.get(i), extras.get(i))
-                for i, (c, t, m) in enumerate(rows)]
 
     def _with_attempt(self, task: str, run_id: int, extra: str | None) -> str:
         """``extra`` with the attempt number of this run of ``task`` (and its run_id)."""
@@ -247,11 +290,73 @@ def _merge_extra(extra: str | None, attempt: int, run_id: int) -> str:
     return '{"extra": ' + json.dumps(extra) + ", " + tail + "}"
 
 
-@converter("remote")
-def _remote_row(item: Item, caps: Caps) -> Row:
-    """Convert: a row received from a remote process (see :meth:`Inbox.row`)."""
-    _, inbox, origin, context, created, msg, text, extra = item
-    return inbox.row(origin, context, created, msg, text, extra, caps)
+@converter(BATCH)
+def _remote_rows(item: Item, caps: Caps) -> list[Row]:
+    """Convert: the rows of one message from a remote process (see :meth:`Inbox.batch_rows`)."""
+    _, _, inbox, origin, message = item
+    return inbox.batch_rows(origin, message, caps)
+
+
+def _offer_batch(item: Item) -> int:
+    """Queue a message's rows (one item) if they fit in the session's queue; how many."""
+    session = runtime._session  # the collector itself: its bound counts rows, not items
+    if session is None or session.capture is None:
+        return 0
+    return item[1] if session.collector.offer_batch(item, item[1]) else 0
+
+
+def _all_of(values: list[Any], kind: type) -> bool:
+    """Whether every value is exactly of type ``kind`` (one pass in C)."""
+    return not values or set(map(type, values)) == {kind}
+
+
+def _times(created: list[float]) -> bool:
+    """Whether every time is a number a calendar shows (no NaN, no year 10000)."""
+    total = sum(created)
+    return total == total and 0 <= min(created) and max(created) < 1e11
+
+
+def _entry(entry: Any) -> bool:
+    """An ``x``/``e`` entry: ``[row index, text]``."""
+    return type(entry) is list and len(entry) == 2 and type(entry[0]) is int and type(entry[1]) is str
+
+
+def _sparse(entries: list[Any], rows: int, cap: int) -> list[tuple[int, str]] | None:
+    """The ``x``/``e`` entries of a message, checked; None if one is not as expected."""
+    out = []
+    for entry in entries:
+        if not _entry(entry) or not 0 <= entry[0] < rows or len(entry[1]) > cap + 200:
+            return None
+        out.append((entry[0], entry[1]))
+    return out
+
+
+def _picker(refs: list[int]) -> Callable[[Sequence[Any]], tuple[Any, ...]]:
+    """Per row, the value of its context: ``pick(per_context)`` (``itemgetter``: one C call)."""
+    if len(refs) == 1:
+        only = refs[0]
+        return lambda values: (values[only],)
+    return itemgetter(*refs)
+
+
+#: ``.mmm``: the milliseconds of a stamp, made once.
+_MILLIS = [f".{ms:03d}" for ms in range(1000)]
+
+
+def _lines(created: Sequence[float], mids: Sequence[str], msgs: Sequence[str], caps: Caps) -> list[str]:
+    """The ``text`` of rows without a traceback, as :func:`taskscope.record.head_text`
+    writes it: stamp, then `` LEVEL logger: `` (``mids``, made once per context), then msg."""
+    heads: dict[int, str] = {}
+
+    def head(whole: int) -> str:
+        made = heads[whole] = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(whole))
+        return made
+
+    stamps = [(heads.get(w := int(t)) or head(w)) + _MILLIS[int((t - w) * 1000)] for t in created]
+    lines = list(map("".join, zip(stamps, mids, msgs)))
+    if max(map(len, lines)) > caps.text:
+        lines = [safe.cut(line, caps.text) for line in lines]
+    return lines
 
 
 def _context(value: Any) -> tuple[Any, ...] | None:

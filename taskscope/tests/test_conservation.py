@@ -76,3 +76,21 @@ def test_remote_rows_beyond_the_queue_are_counted(fresh_runtime: Any) -> None:
     status = runtime.stop()
     stored = [r for r in read_rows(runtime.store_path()) if r["msg"].startswith("remote ")]
     assert taken == len(stored) and taken + status["dropped"] == 250
+
+
+def test_remote_batches_beyond_the_queue_are_counted_whole(fresh_runtime: Any) -> None:
+    """A message's rows are one queue item, but the bound counts its rows."""
+    from taskscope.remote import encode
+    from taskscope.transports import Inbox
+
+    runtime.start(queue_size=100, flush_interval=30.0)
+    inbox = Inbox("test")
+    header = {"v": 1, "k": "test", "w": "w", "h": "far", "p": 7, "n": 0, "f": False}
+    context = ("INFO", 20, "library", "far.lib", "T", "", None)
+    taken = []
+    for n in range(1, 4):
+        rows = [(context, 1.7e9 + i, f"remote {n}.{i}", None, None) for i in range(40)]
+        taken.append(inbox.receive(encode({**header, "n": n}, rows)))
+    status = runtime.stop()
+    stored = [r for r in read_rows(runtime.store_path()) if r["msg"].startswith("remote ")]
+    assert taken == [40, 40, 0] and len(stored) == 80 and status["dropped"] == 40

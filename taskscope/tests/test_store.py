@@ -132,3 +132,14 @@ def test_readers_see_committed_batches_while_the_writer_is_open(tmp_path: Path) 
     s.write(rows(1))
     assert len(read_rows(path)) == 3
     s.close()
+
+
+def test_a_batch_after_clear_continues_the_numbering_row_by_row(tmp_path: Path) -> None:
+    """Only a batch's first row is given its seq; SQLite numbers the rest one past it."""
+    path = tmp_path / "a.sqlite"
+    s = opened(path)
+    s.write(rows(5))
+    s.clear()
+    assert s.write(rows(4, "after")) == (6, 9)
+    s.close()
+    assert [(r["seq"], r["msg"]) for r in read_rows(path)] == [(6, "after0"), (7, "after1"), (8, "after2"), (9, "after3")]

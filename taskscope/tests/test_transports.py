@@ -41,7 +41,7 @@ def wire_row(msg: str, *, task: str = "", run_id: int | None = None, detail: str
 
 def finished(inbox: Inbox, message: bytes, caps: Caps = Caps()) -> list[tuple[Any, ...]]:
     """The rows of one message as the kernel's writer would store them."""
-    return [CONVERTERS[item[0]](item, caps) for item in inbox._items(ORIGIN, decode(message))]
+    return [row for item in inbox._items(ORIGIN, decode(message)) for row in CONVERTERS[item[0]](item, caps)]
 
 
 class ListSink(BatchSink):
@@ -280,3 +280,76 @@ def test_a_message_that_could_not_be_sent_is_counted_as_dropped_rows_not_a_gap()
     sink.write([wire_row("sent")])
     assert collector.dropped == 2
     assert [decode(m)["n"] for m in sink.messages] == [1]
+
+
+# --- columns: the fast paths build what the row-by-row paths build ----------------------
+
+
+def test_messages_are_msgpack_and_json_only_where_a_string_cannot_be_utf8() -> None:
+    packed = encode(HEADER, [wire_row("plain")])
+    assert zlib.decompress(packed)[:1] != b"{"  # msgpack
+    odd = encode(HEADER, [wire_row("lone \udcff surrogate")])
+    assert zlib.decompress(odd)[:1] == b"{"  # ASCII JSON keeps it as an escape
+    assert decode(packed)["m"] == ["plain"] and decode(odd)["m"] == ["lone \udcff surrogate"]
+
+
+def test_a_msgpack_extension_type_is_rejected() -> None:
+    import msgpack
+
+    payload = zlib.compress(msgpack.packb({**HEADER, "ctx": [], "c": [], "t": [], "m": [],
+                                           "x": [], "e": [msgpack.ExtType(1, b"code?")]}))
+    with pytest.raises(MessageError, match="neither JSON nor msgpack"):
+        decode(payload)
+
+
+def test_the_kernels_column_path_builds_the_rows_its_row_path_builds() -> None:
+    now = time.time()
+    rows = [wire_row(f"row {i}", task="k-1" if i % 3 else "", run_id=4 if i % 3 else None,
+                     detail="Traceback: x" if i % 5 == 0 else "", extra='{"n": 1}' if i % 4 == 0 else None,
+                     created=now + i * 0.0004) for i in range(40)]
+    message = decode(encode(HEADER, rows))
+    inbox = Inbox("test")
+    contexts = [transports._context(c) for c in message["ctx"]]
+    assert inbox.batch_rows(ORIGIN, message, Caps()) == inbox._slow_rows(ORIGIN, contexts, message, Caps())
+
+
+def test_a_message_with_an_odd_value_takes_the_row_path_and_keeps_its_other_rows() -> None:
+    rows = [wire_row("good"), (wire_row("x")[0], float("nan"), "no time", None, None), wire_row("good too")]
+    out = finished(Inbox("test"), encode(HEADER, rows))
+    assert [r[5] for r in out] == ["good", "a row could not be built: ValueError", "good too"]
+
+
+def test_the_workers_column_path_builds_the_columns_its_row_path_builds() -> None:
+    """Log records go straight into columns; the same items converted one by one agree."""
+    import threading
+
+    from taskscope.collector import quiet_threads
+    from taskscope.remote import Columns, RemoteCollector, TaskTag
+
+    local = threading.local()
+    sink = ListSink()
+    capture = RemoteCapture(sink, remote_options(None, flush_interval=60.0), tag=TaskTag(local, "key", {"t-9": 2}))
+    collector: RemoteCollector = capture.collector  # type: ignore[assignment]
+    log = logging.getLogger("remote.columns")
+    log.handlers[:], log.propagate = [capture.capture.handler], False  # ours alone: pytest's would format
+    try:
+        log.warning("outside a task %d", 1)
+        local.key = "t-9"
+        log.warning("in a task %s", "x")
+        log.warning("with extra", extra={"size": 3})
+        log.warning("odd %d", "not a number")
+        log.warning("%s", [1, 2])  # mutable: formatted at the call
+        local.key = ("tuple-key", 0)
+        log.warning("a tuple key")
+    finally:
+        log.handlers[:], log.propagate = [], True
+        local.key = None
+    items = [item for item in collector.queue if type(item) is tuple]
+    quiet_threads.add(threading.get_ident())
+    try:
+        fast = collector._rows(items)
+        slow = Columns.of(collector._convert(item) for item in items)
+    finally:
+        quiet_threads.discard(threading.get_ident())
+    assert len(fast) == 6 and fast.fields() == slow.fields()
+    assert fast.m[3].startswith("odd %d <taskscope: message not formatted")
