@@ -590,7 +590,8 @@ class FdWatch:
     def __init__(self, outstream: Any, tee: StreamTee) -> None:
         self.outstream = outstream
         self.tee = tee
-        self.label = f"fd {getattr(outstream, '_original_stdstream_fd', '?')}"
+        self.fd: int | None = getattr(outstream, "_original_stdstream_fd", None)
+        self.label = f"fd {self.fd if self.fd is not None else '?'}"
         self._watcher: threading.Thread = outstream.watch_fd_thread
         self._had_own = False
         self._previous: Any = None
@@ -948,6 +949,10 @@ class Capture:
                 setattr(owner, name, previous)
 
         self._undo.append(undo)
+
+    def watched_fds(self) -> list[int]:
+        """The fds whose output (ipykernel's capture pipes) becomes rows, labelled ``fd N``."""
+        return [watch.fd for watch in self._fd if watch.fd is not None]
 
     # Uninstalling.
 

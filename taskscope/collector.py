@@ -125,6 +125,9 @@ class Collector:
         self.levels: Counter[str] = Counter()
         self.sources: Counter[str] = Counter()
         self.tick_hooks: list[Callable[[], None]] = []
+        #: ``filter(rows, final) -> rows`` on the writer before each write (see ``_store``).
+        self.row_filter: Callable[[list[Row], bool], list[Row]] | None = None
+        self.deduplicated = 0  # rows a row_filter found to be copies of others (not drops)
         self._subscribers: list[Subscriber] = []
         self._drops = 0
         self._drops_reported = 0
@@ -335,15 +338,18 @@ class Collector:
                 self._store(items)
                 items = []
                 self._answer(item)  # type: ignore[arg-type]
-        self._store(items)
+        self._store(items, final=stop is not None)
         if stop is not None:
             stop.done.set()
         return stop is not None
 
-    def _store(self, items: list[Item], report: bool = True) -> None:
+    def _store(self, items: list[Item], report: bool = True, final: bool = False) -> None:
         """Build the rows of ``items`` and write them (with the drop report, if ``report``),
-        at most ``max_batch`` rows a transaction."""
+        at most ``max_batch`` rows a transaction. ``row_filter`` (if set) may hold rows
+        back for a while and hand them in later; ``final``: it must hand in all (stop)."""
         rows = self._rows(items)
+        if self.row_filter is not None:
+            rows = self.row_filter(rows, final)
         if report:
             rows = self._with_drop_report(rows)
         step = self.max_batch

@@ -44,7 +44,7 @@ from typing import Any
 from distributed.diagnostics.plugin import SchedulerPlugin, WorkerPlugin
 from distributed.protocol.pickle import dumps
 
-from . import record, runtime
+from . import record, runtime, transports
 from .collector import quiet
 from .record import Caps
 from .remote import BatchSink, RemoteCapture, TaskTag, life_item, remote_options, traceback_detail
@@ -381,6 +381,8 @@ async def _attach(client: Any, options: Mapping[str, Any], auto: bool) -> dict[s
             _system(f"taskscope: the scheduler refused its plugin ({type(exc).__name__}: {exc}); worker losses "
                     "are not reported and the scheduler keeps the last 1000 batches of the topic")
             await asyncio.sleep(0.2)  # let the subscription reach the scheduler first
+        if options.get("console"):  # workers started from here may share our console
+            transports.CONSOLE.join(("dask", attachment.topic, 0))
         plugin = WorkerCapture(attachment.name, attachment.topic, options, (record.HOSTNAME, os.getpid()))
         registering = asyncio.ensure_future(client.scheduler.register_worker_plugin(
             plugin=dumps(plugin), name=attachment.name, idempotent=False))
@@ -432,6 +434,7 @@ async def _detach(client: Any) -> dict[str, Any]:
 
 async def _undo(client: Any, attachment: Attachment) -> None:
     """Forget the attachment: the janitor and the subscription go (best effort)."""
+    transports.CONSOLE.leave(("dask", attachment.topic, 0))
     with _lock:
         if _attachments.get(client.id) is attachment:
             del _attachments[client.id]

@@ -66,6 +66,8 @@ def initargs(*, then: Callable[..., Any] | None = None, args: tuple[Any, ...] = 
             "options": merged,
             "kernel": [record.HOSTNAME, os.getpid()],
         }
+        if merged["console"]:  # spawned children share our console: their first lines may come
+            transports.CONSOLE.join(("pool", receiver.address, 0))  # before their first message
     return (config, then, tuple(args))
 
 

@@ -14,7 +14,8 @@ Wire format of one message (:func:`encode`): a zlib-compressed msgpack map (ASCI
 where msgpack is not installed), plain data only, no pickle::
 
     {"v": 1, "k": kind, "w": worker, "h": hostname, "p": pid, "n": message number,
-     "f": final?,
+     "f": final?, "cs": {"stdout": kernel fd, ...} (only from a process sharing the
+     kernel's console, see :func:`shared_streams`),
      "ctx": [[level, levelno, source, logger, thread, task, run_id], ...],
      "c": [context index per row], "t": [created per row], "m": [msg per row],
      "x": [[row index, text], ...], "e": [[row index, extra JSON], ...]}
@@ -31,6 +32,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 import time
 import zlib
 from collections import deque
@@ -72,6 +74,7 @@ DEFAULT_OPTIONS: dict[str, Any] = {
     "user_loggers": [],
     "lifecycle": True,
     "max_message": MAX_MESSAGE,
+    "console": {},
 }
 
 
@@ -93,6 +96,7 @@ def remote_options(options: Mapping[str, Any] | None = None, **overrides: Any) -
                 merged[key] = options[key]
         merged["batch_size"] = min(int(options.get("batch_size", 1000)), 1000)
     merged["user_loggers"] = sorted(record.user_logger_names())
+    merged["console"] = kernel_console()
     unknown = set(overrides) - set(DEFAULT_OPTIONS)
     if unknown:
         raise TypeError(f"unknown remote option(s): {', '.join(sorted(unknown))}")
@@ -103,6 +107,48 @@ def remote_options(options: Mapping[str, Any] | None = None, **overrides: Any) -
         if not isinstance(merged[key], int) or merged[key] < 1:
             raise ValueError(f"{key} must be a positive int, not {merged[key]!r}")
     return merged
+
+
+# --- console sharing -----------------------------------------------------------------------
+
+
+def kernel_console() -> dict[str, list[int]]:
+    """In the kernel: ``{fd: [st_dev, st_ino]}`` of the fds whose output the kernel's
+    capture records (ipykernel's pipes behind fd 1/2); empty when there are none."""
+    from . import runtime
+
+    session = runtime._session
+    capture = session.capture if session is not None else None
+    found: dict[str, list[int]] = {}
+    for fd in capture.watched_fds() if capture is not None else ():
+        try:
+            st = os.fstat(fd)
+        except OSError:
+            continue
+        found[str(fd)] = [st.st_dev, st.st_ino]
+    return found
+
+
+def shared_streams(console: Mapping[str, Sequence[int]]) -> dict[str, int]:
+    """In a remote process: which of ``sys.stdout``/``sys.stderr`` write into the kernel's
+    captured fds (``console``, from :func:`kernel_console`), as ``{stream: kernel fd}``.
+
+    A LocalCluster worker or a spawned pool child started from the kernel inherits
+    ipykernel's pipes as its fd 1/2, so its output also reaches the kernel as fd output.
+    (A forked child's ``sys.stdout`` is ipykernel's own stream, which sends to the
+    kernel another way: its ``fileno()`` is not the pipe, and it is not shared.)
+    """
+    kernel = {tuple(ident): int(fd) for fd, ident in (console or {}).items()}
+    shared: dict[str, int] = {}
+    for name in ("stdout", "stderr"):
+        try:
+            st = os.fstat(getattr(sys, name).fileno())
+        except Exception:  # noqa: BLE001 - no fd (None, StringIO, ...): not shared
+            continue
+        fd = kernel.get((st.st_dev, st.st_ino))
+        if fd is not None:
+            shared[name] = fd
+    return shared
 
 
 # --- the wire ------------------------------------------------------------------------------
@@ -449,7 +495,7 @@ class RemoteCollector(Collector):
             return
         self.stored += len(rows)
 
-    def _store(self, items: list[Item], report: bool = True) -> None:
+    def _store(self, items: list[Item], report: bool = True, final: bool = False) -> None:
         """One message per call (the sink splits what is too large)."""
         rows = self._rows(items)
         if report:
@@ -488,18 +534,25 @@ class RemoteCapture:
         )
         self.runtime_level = int(options["library_level"])
         self.running = False
+        self.shared = shared_streams(options.get("console") or {})
+        if self.shared:
+            sink.header["cs"] = dict(self.shared)
+        self._rebuffered: list[Any] = []
 
     def start(self, what: str) -> None:
         """Start the writer and install the capture; a SYSTEM row says ``what`` started."""
         self.collector.start()
+        self._line_buffer()
         try:
             self.capture.install()
         except BaseException:
             self.capture.uninstall()
+            self._unbuffer()
             self.collector.stop()
             raise
         self.running = True
-        self.system(f"taskscope capture started in {what}", {"pid": os.getpid()})
+        self.system(f"taskscope capture started in {what}", {"pid": os.getpid(), "console_shared": self.shared})
+        self.collector.wake.set()  # the kernel learns at once whether our console is its own
 
     def stop(self, what: str, timeout: float = 5.0) -> None:
         """Put every hook back, ship what is queued (a final message) and end the writer."""
@@ -508,8 +561,29 @@ class RemoteCapture:
         self.running = False
         with quiet():
             self.capture.uninstall()
+            self._unbuffer()
             self.system(f"taskscope capture stopped in {what}", {"pid": os.getpid()})
             self.collector.stop(timeout)
+
+    def _line_buffer(self) -> None:
+        """A stream shared with the kernel's console is flushed at each line end, so a line
+        reaches the kernel's pipe about when its row does (the text is unchanged)."""
+        for name in self.shared:
+            stream = getattr(sys, name)
+            if getattr(stream, "line_buffering", True) is False and hasattr(stream, "reconfigure"):
+                try:
+                    stream.reconfigure(line_buffering=True)
+                except Exception:  # noqa: BLE001 - buffered as before
+                    continue
+                self._rebuffered.append(stream)
+
+    def _unbuffer(self) -> None:
+        for stream in self._rebuffered:
+            try:
+                stream.reconfigure(line_buffering=False)
+            except Exception:  # noqa: BLE001
+                pass
+        self._rebuffered.clear()
 
     def system(self, msg: str, extra: Mapping[str, Any]) -> None:
         self.collector.offer_own(("row", record.system_row(msg, self.collector.caps, extra)))

@@ -29,6 +29,7 @@ import secrets
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from itertools import repeat
 from operator import itemgetter
@@ -90,6 +91,13 @@ class Inbox:
             safe.safe_str(message.get("w") or ""),
         )
         self._count_batch(origin, message.get("n"), bool(message.get("f")))
+        message["cs"] = shared = _shared(message.get("cs"))
+        if shared:
+            source = (self.kind, origin[2], origin[1])
+            if message.get("f"):
+                CONSOLE.leave(source)
+            else:
+                CONSOLE.join(source)
         try:
             items = self._items(origin, message)
         except (TypeError, ValueError, IndexError, KeyError):
@@ -133,6 +141,7 @@ class Inbox:
 
     def lost_worker(self, worker: str, keys: Sequence[Any], expected: bool) -> None:
         """The scheduler removed ``worker``; ``keys`` were running there (transport thread)."""
+        CONSOLE.leave(worker=worker)
         runtime.enqueue_items([("remote-lost", worker, [safe.safe_str(k) for k in keys], expected)], own=True)
 
     def new_attempt(self, key: Any, run_id: Any, attempt: Any, cause: Any, worker: Any) -> None:
@@ -188,8 +197,11 @@ class Inbox:
                 else extra
         n = len(refs)
         hostname, pid, worker = origin
-        return list(zip(created, levels, levelnos, sources, loggers, msgs, lines, repeat(hostname, n),
+        rows = list(zip(created, levels, levelnos, sources, loggers, msgs, lines, repeat(hostname, n),
                         repeat(pid, n), threads, repeat(worker, n), tasks, row_extras))
+        if message.get("cs") and record.PRINT in sources:
+            _console_lines(message["cs"], rows)
+        return rows
 
     def _context_extra(self, context: tuple[Any, ...]) -> str | None:
         """``extra`` of a row of ``context`` that has none of its own: its attempt, in a task."""
@@ -207,6 +219,8 @@ class Inbox:
                 rows.append(self.row(origin, contexts[c], t, m, texts.get(i), extras.get(i), caps))
             except Exception as exc:  # noqa: BLE001 - e.g. a time no calendar has: this row only
                 rows.append(self._system(origin, f"a row could not be built: {type(exc).__name__}", {}))
+        if message.get("cs"):
+            _console_lines(message["cs"], rows)
         return rows
 
     def row(self, origin: tuple[str, int, str], context: tuple[Any, ...] | None, created: Any, msg: Any,
@@ -295,6 +309,14 @@ def _remote_rows(item: Item, caps: Caps) -> list[Row]:
     """Convert: the rows of one message from a remote process (see :meth:`Inbox.batch_rows`)."""
     _, _, inbox, origin, message = item
     return inbox.batch_rows(origin, message, caps)
+
+
+def _console_lines(shared: Mapping[str, int], rows: list[Row]) -> None:
+    """Tell :data:`CONSOLE` the print rows of a process whose streams are the kernel's fds."""
+    now = time.monotonic()
+    for row in rows:
+        if row[3] == record.PRINT and row[4] in shared:
+            CONSOLE.remote_line(shared[row[4]], row[5], now)
 
 
 def _offer_batch(item: Item) -> int:
@@ -395,6 +417,138 @@ def _int(value: Any) -> int:
         return int(value)
     except (TypeError, ValueError):
         return 0
+
+
+# --- console sharing: one row per printed line -------------------------------------------
+
+#: The thread label of the kernel's fd-captured lines (see ``capture.FdWatch``) -> fd.
+_FD_LABELS = {"fd 1": 1, "fd 2": 2}
+
+
+class ConsoleDedup:
+    """The kernel's fd output that a remote process also sent as its own print rows.
+
+    A LocalCluster worker or a spawned pool child started from the kernel writes to the
+    kernel's fd 1/2 (ipykernel's pipes): each of its printed lines reaches the notebook
+    unchanged and the kernel's capture as an ``fd 1`` row, and arrives again as the
+    worker's own print row (with worker and task). Such a process says so in its
+    messages (``cs``: which of its streams is which kernel fd); a Dask attachment or a
+    pool handed the kernel's fd identities counts as one from the start (its processes'
+    first lines may come before their first message). While one is attached, the
+    writer holds the kernel's fd rows at most :data:`HOLD` seconds; a remote print row
+    of the same fd and text takes the place of one (counted as deduplicated, not as a
+    drop), in either order of arrival. Unmatched rows are stored after the hold with
+    their own time, and all of them at stop. Writer thread, but for :meth:`join`/:meth:`leave`.
+    """
+
+    HOLD = 1.5  # seconds an fd row waits for its remote twin
+    EXPECT = 10.0  # seconds a remote print row waits for its fd twin
+    LIMIT = 10_000  # rows held, and remote lines remembered, at most
+
+    def __init__(self) -> None:
+        self.sources: set[tuple[str, str, int]] = set()
+        self._held: deque[list[Any]] = deque()  # [deadline, key, row, settled]
+        self._by_key: dict[tuple[int, str], deque[list[Any]]] = {}
+        self._expected: dict[tuple[int, str], deque[float]] = {}
+        self._remembered = 0
+
+    def join(self, source: tuple[str, str, int]) -> None:
+        """A console-sharing process sends (transport thread): fd rows are held from now."""
+        if source not in self.sources:
+            self.sources.add(source)
+            session = runtime._session
+            if session is not None:
+                session.collector.row_filter = self.filter
+
+    def leave(self, source: tuple[str, str, int] | None = None, worker: str | None = None) -> None:
+        """``source`` sent its last message (or every source of ``worker`` is gone; both
+        None: all of them)."""
+        for known in list(self.sources):
+            if source is None and worker is None or known == source or known[1] == worker:
+                self.sources.discard(known)
+
+    def remote_line(self, fd: int, text: str, now: float) -> bool:
+        """A remote print row of ``text`` on kernel fd ``fd``: settle its held fd twin,
+        or remember it for the twin still to come. True if a held row was settled."""
+        key = (fd, text)
+        waiting = self._by_key.get(key)
+        while waiting:
+            entry = waiting.popleft()
+            if not entry[3]:
+                entry[3] = True
+                _count_deduplicated(1)
+                return True
+        if self._remembered >= self.LIMIT:
+            self._expected.clear()
+            self._remembered = 0
+        self._expected.setdefault(key, deque()).append(now + self.EXPECT)
+        self._remembered += 1
+        return False
+
+    def filter(self, rows: list[Row], final: bool) -> list[Row]:
+        """The collector's row filter: ``rows`` without the fd rows held or settled now,
+        after the held rows whose time is up (all of them when ``final``)."""
+        if not (self.sources or self._held):
+            return rows
+        now = time.monotonic()
+        kept = rows
+        if self.sources and not _FD_LABELS.keys().isdisjoint(map(_thread_of, rows)):
+            kept = [row for row in rows if not self._took(row, now)]
+        released = self._release(now, final)
+        return released + kept if released else kept
+
+    def _took(self, row: Row, now: float) -> bool:
+        """Whether ``row`` (a kernel row) is an fd line now held or found a copy."""
+        fd = _FD_LABELS.get(row[9])
+        if fd is None or row[3] != record.PRINT or row[10]:
+            return False
+        key = (fd, row[5])
+        expected = self._expected.get(key)
+        while expected and expected[0] < now:
+            expected.popleft()
+        if expected:
+            expected.popleft()
+            self._remembered -= 1
+            _count_deduplicated(1)
+            return True
+        entry = [now + self.HOLD, key, row, False]
+        self._held.append(entry)
+        self._by_key.setdefault(key, deque()).append(entry)
+        return True
+
+    def _release(self, now: float, final: bool) -> list[Row]:
+        """The held rows whose hold is over (or beyond the limit), oldest first."""
+        held, out = self._held, []
+        while held and (final or held[0][0] <= now or len(held) > self.LIMIT):
+            entry = held.popleft()
+            waiting = self._by_key.get(entry[1])
+            if waiting and waiting[0] is entry:
+                waiting.popleft()
+            if waiting is not None and not waiting:
+                del self._by_key[entry[1]]
+            if not entry[3]:  # settled ones were counted when their twin came
+                entry[3] = True
+                out.append(entry[2])
+        return out
+
+
+_thread_of = itemgetter(9)
+CONSOLE = ConsoleDedup()
+
+
+def _count_deduplicated(n: int) -> None:
+    session = runtime._session
+    if session is not None:
+        session.collector.deduplicated += n
+
+
+def _shared(value: Any) -> dict[str, int] | None:
+    """A message's ``cs`` (``{"stdout": 1, ...}``) checked; None if absent or odd."""
+    if type(value) is not dict or not value:
+        return None
+    if all(name in ("stdout", "stderr") and type(fd) is int for name, fd in value.items()):
+        return value
+    return None
 
 
 # --- ZeroMQ: process pools and other processes -------------------------------------------
@@ -514,6 +668,7 @@ def receiver(host: str = "127.0.0.1", port: int = 0) -> ZmqReceiver | None:
             return current
         if current is not None:
             current.stop()
+            CONSOLE.leave(("pool", current.address, 0))
         started = ZmqReceiver(host, port)
         started.start()
         _receiver = started
@@ -529,6 +684,7 @@ def _stop_receiver() -> None:
         current, _receiver = _receiver, None
     if current is not None:
         current.stop()
+        CONSOLE.leave(("pool", current.address, 0))
 
 
 # --- recording starts and stops ------------------------------------------------------------
@@ -562,6 +718,7 @@ def on_stop() -> None:
         _unwatch_imports()
         _remove_preload()
         _stop_receiver()
+        CONSOLE.leave()  # the rows still held are stored as the writer stops
 
 
 def _add_preload() -> None:

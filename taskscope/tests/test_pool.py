@@ -53,6 +53,13 @@ def work(i: int) -> dict[str, Any]:
     return {"pid": os.getpid(), "name": multiprocessing.current_process().name, "installed": pool.installed()}
 
 
+def shout(i: int, tag: str) -> int:
+    """One line on stdout and one on stderr (test_pool_kernel.py: each must be one row)."""
+    print(f"{tag} says {i}")
+    print(f"{tag} complains {i}", file=sys.stderr)
+    return os.getpid()
+
+
 def item_key(i: int) -> str:
     return f"item-{i}"
 

@@ -353,3 +353,42 @@ def test_the_workers_column_path_builds_the_columns_its_row_path_builds() -> Non
         quiet_threads.discard(threading.get_ident())
     assert len(fast) == 6 and fast.fields() == slow.fields()
     assert fast.m[3].startswith("odd %d <taskscope: message not formatted")
+
+
+# --- console sharing: the kernel's fd copy of a worker's line is not a second row ---------
+
+
+def fd_row(text: str, fd: int = 1) -> tuple[Any, ...]:
+    return record.make_row(time.time(), logging.INFO, record.PRINT, "stdout", text, Caps(), thread=f"fd {fd}")
+
+
+def test_a_held_fd_line_gives_way_to_its_remote_twin_in_either_order(fresh_runtime: Any) -> None:
+    from taskscope.transports import ConsoleDedup
+
+    runtime.start()
+    console = ConsoleDedup()
+    console.join(("dask", "tcp://w:1", 7))
+    own = record.make_row(time.time(), logging.INFO, record.USER, "mine", "kernel's own", Caps())
+    first, unmatched, other_fd = fd_row("fd first"), fd_row("nobody's twin"), fd_row("remote first", fd=2)
+    assert console.filter([own, first], False) == [own]  # held
+    assert console.remote_line(1, "fd first", time.monotonic())  # its twin settles it
+    assert not console.remote_line(1, "remote first", time.monotonic())  # remembered for the fd line
+    assert console.filter([fd_row("remote first"), unmatched, other_fd], False) == []
+    console.leave(("dask", "tcp://w:1", 7))
+    assert console.filter([fd_row("after the worker left")], False)[0][5] == "after the worker left"
+    released = console.filter([], True)  # at stop every held row is stored, with its own time
+    assert released == [unmatched, other_fd]
+    assert runtime._session.collector.deduplicated == 2
+
+
+def test_fd_lines_wait_only_while_a_console_sharing_process_is_attached(fresh_runtime: Any) -> None:
+    from taskscope.transports import ConsoleDedup
+
+    runtime.start()
+    console = ConsoleDedup()
+    line = fd_row("plain")
+    assert console.filter([line], False) == [line]  # nobody shares the console: no wait
+    console.join(("pool", "SpawnProcess-1", 9))
+    assert console.filter([line], False) == [] and console.filter([], True) == [line]  # held, then stored
+    console.HOLD = 0.0
+    assert console.filter([line], False) == [line]  # a hold that is over: stored at the next write
