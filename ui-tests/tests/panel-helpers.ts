@@ -26,20 +26,25 @@ export async function openNotebook(
 }
 
 /**
- * Run code in a new cell at the end of the notebook; its text output. The editor indents
- * as it is typed into: keep a block's body on its header line.
+ * Run code in a new cell at the end of the notebook (or in the last cell if it is empty);
+ * its text output. The source is set on the cell's model rather than typed: typing goes
+ * key by key (seconds a cell on this machine) and the editor would re-indent it.
  */
 export async function run(page: IJupyterLabPageFixture, code: string): Promise<string> {
   await activateNotebook(page);
-  const count = await page.notebook.getCellCount();
-  const last = count - 1;
-  const empty = (await page.notebook.getCellTextInput(last))?.trim() === '';
-  const index = empty ? last : count;
-  if (empty) {
-    await page.notebook.setCell(index, 'code', code);
-  } else {
-    await page.notebook.addCell('code', code);
-  }
+  const index = await page.evaluate(code => {
+    const app = (window as any).jupyterapp;
+    const notebook = app.shell.currentWidget.content;
+    const cells = notebook.model.cells;
+    const last = cells.length - 1;
+    const lastCell = last >= 0 ? cells.get(last) : null;
+    if (lastCell?.type === 'code' && lastCell.sharedModel.getSource().trim() === '') {
+      lastCell.sharedModel.setSource(code);
+      return last;
+    }
+    notebook.model.sharedModel.insertCell(cells.length, { cell_type: 'code', source: code });
+    return cells.length - 1;
+  }, code);
   expect(await page.notebook.runCell(index, true)).toBe(true);
   return ((await page.notebook.getCellTextOutput(index)) ?? []).join('');
 }
