@@ -71,7 +71,8 @@ test-ui: setup
 	bash scripts/run-tests.sh ui
 
 bench: setup
-	for b in bench/*.py; do $(BIN)/python $$b || exit 1; done
+	for b in bench/w*.py; do $(BIN)/python $$b || exit 1; done
+	TASKSCOPE_UI_PORT=8993 npx playwright test -c bench/panel_playwright.config.js
 
 clean:
 	rm -rf $(STAMPS) lib taskscope/labextension tsconfig.tsbuildinfo test-results

@@ -31,8 +31,10 @@ import {
 export const REGISTER_CODE = [
   'try:',
   '    import taskscope.bridge as _taskscope_bridge',
-  '    _taskscope_bridge.register()',
-  "    print('taskscope:ok', end='')",
+  '    if _taskscope_bridge.register():',
+  "        print('taskscope:ok', end='')",
+  '    else:',
+  "        print('taskscope:failed:this kernel has no comm manager', end='')",
   'except ModuleNotFoundError as _taskscope_error:',
   "    if _taskscope_error.name in ('taskscope', 'taskscope.bridge'):",
   "        print('taskscope:missing', end='')",
@@ -120,11 +122,14 @@ export class KernelBridge implements IDisposable {
       return;
     }
     this.model.setState('connecting');
-    const outcome = await this._register(kernel);
+    this.model.setPending(null); // what failed on the last kernel says nothing of this one
+    const { outcome, reason } = await this._register(kernel);
     if (this._isDisposed || kernel !== this.sessionContext.session?.kernel) {
       return;
     }
     if (outcome !== 'ok') {
+      // the reason a load failed goes where the user looks: the item's tooltip
+      this.model.setPending(null, reason);
       this.model.setState(outcome);
       return;
     }
@@ -226,9 +231,10 @@ export class KernelBridge implements IDisposable {
     }
   }
 
+  /** Run REGISTER_CODE; its outcome, and for 'failed' what the kernel said. */
   private async _register(
     kernel: Kernel.IKernelConnection
-  ): Promise<'ok' | 'missing' | 'failed'> {
+  ): Promise<{ outcome: 'ok' | 'missing' | 'failed'; reason: string | null }> {
     let text = '';
     const future = kernel.requestExecute(
       { code: REGISTER_CODE, silent: true, store_history: false },
@@ -241,17 +247,18 @@ export class KernelBridge implements IDisposable {
     };
     try {
       await future.done;
-    } catch {
-      return 'failed';
+    } catch (error) {
+      return { outcome: 'failed', reason: String(error) };
     }
     if (text.includes('taskscope:ok')) {
-      return 'ok';
+      return { outcome: 'ok', reason: null };
     }
-    if (!text.includes('taskscope:missing')) {
-      console.warn('taskscope could not load in the kernel:', text);
-      return 'failed';
+    if (text.includes('taskscope:missing')) {
+      return { outcome: 'missing', reason: null };
     }
-    return 'missing';
+    console.warn('taskscope could not load in the kernel:', text);
+    const said = text.split('taskscope:failed:')[1] ?? text;
+    return { outcome: 'failed', reason: said.trim() || 'no reason given' };
   }
 
   private _onMessage(comm: Kernel.IComm, msg: KernelMessage.ICommMsgMsg): void {

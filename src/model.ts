@@ -92,7 +92,7 @@ export function describeState(state: BridgeState): string {
     case 'missing':
       return `taskscope is not installed in this kernel: run ${INSTALL_HINT}`;
     case 'failed':
-      return 'taskscope is installed in this kernel but failed to load: see the kernel log';
+      return 'taskscope is installed in this kernel but failed to load';
     case 'stopped':
       return 'taskscope: not recording';
     case 'recording':
@@ -153,7 +153,9 @@ export function describeStatus(model: TaskscopeModel): string {
     lines.push(`${model.pending} requested: waiting for the kernel`);
   }
   if (model.error) {
-    lines.push(`last action failed: ${model.error}`);
+    lines.push(
+      model.state === 'failed' ? `why: ${model.error}` : `last action failed: ${model.error}`
+    );
   }
   return lines.join('\n');
 }

@@ -1,6 +1,7 @@
 import {
   BridgeState,
   describeState,
+  describeStatus,
   INSTALL_HINT,
   TaskscopeModel
 } from '../../src/model';
@@ -76,5 +77,24 @@ describe('describeState', () => {
     expect(describeState('missing')).toMatch(/not installed/);
     expect(describeState('stopped')).toMatch(/not recording/);
     expect(describeState('recording')).toMatch(/: recording$/);
+  });
+});
+
+describe('describeStatus', () => {
+  it('says why taskscope failed to load, where the kernel said', () => {
+    const model = new TaskscopeModel();
+    model.setPending(null, "ImportError('pandas is too old')");
+    model.setState('failed');
+    expect(describeStatus(model).split('\n')).toEqual([
+      'taskscope is installed in this kernel but failed to load',
+      "why: ImportError('pandas is too old')"
+    ]);
+  });
+
+  it('calls an error in another state a failed action', () => {
+    const model = new TaskscopeModel();
+    model.setState('stopped');
+    model.setPending(null, 'the kernel closed the comm');
+    expect(describeStatus(model)).toContain('last action failed: the kernel closed the comm');
   });
 });

@@ -45,13 +45,16 @@ describe('REGISTER_CODE', () => {
     expect(REGISTER_CODE).toContain('import taskscope.bridge');
     expect(REGISTER_CODE).toContain('.register()');
     expect(REGISTER_CODE).toContain("print('taskscope:ok', end='')");
+    expect(REGISTER_CODE).toContain('if _taskscope_bridge.register():');
     expect(REGISTER_CODE).toContain("print('taskscope:missing', end='')");
   });
 
-  it('prints taskscope:ok where taskscope is importable, and leaves no name behind', () => {
+  it('prints taskscope:failed, not ok, where taskscope imports but no kernel can take the comm', () => {
+    // a plain Python process has no comm manager: register() says False (taskscope:ok is
+    // printed in a real kernel: test/kernel/comm.spec.ts)
     const { stdout, stderr } = runPython([]);
     expect({ stdout, stderr }).toEqual({
-      stdout: 'taskscope:ok|leaked=False',
+      stdout: 'taskscope:failed:this kernel has no comm manager|leaked=False',
       stderr: ''
     });
   });
