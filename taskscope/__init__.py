@@ -36,6 +36,15 @@ def detach(client: Any = None) -> Any:
     return detach_client(client)
 
 
+def __getattr__(name: str) -> Any:
+    """``ts.dask`` on first use: importing it with taskscope would load distributed."""
+    if name == "dask":
+        import importlib
+
+        return importlib.import_module(".dask", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext taskscope``: register the ``%taskscope`` magics."""
     from .magics import load_ipython_extension as load

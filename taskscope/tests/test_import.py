@@ -10,10 +10,25 @@ import sys
 def test_import_loads_neither_pandas_nor_numpy() -> None:
     code = (
         "import json, sys, taskscope, taskscope.bridge\n"
-        "print(json.dumps({m: m in sys.modules for m in ('pandas', 'numpy')}))"
+        "print(json.dumps({m: m in sys.modules for m in ('pandas', 'numpy', 'distributed')}))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert json.loads(out.stdout) == {"pandas": False, "numpy": False}
+    assert json.loads(out.stdout) == {"pandas": False, "numpy": False, "distributed": False}
+
+
+def test_dask_module_is_an_attribute_on_first_use() -> None:
+    code = (
+        "import json, taskscope as ts\n"
+        "print(json.dumps(ts.dask.attached()))\n"
+        "try:\n"
+        "    ts.no_such_thing\n"
+        "except AttributeError as error:\n"
+        "    print(error)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    attached, missing = out.stdout.splitlines()
+    assert json.loads(attached) == []
+    assert missing == "module 'taskscope' has no attribute 'no_such_thing'"
 
 
 def test_dataset_loads_pandas_when_asked() -> None:
