@@ -470,8 +470,13 @@ class RemoteCollector(Collector):
                 add(convert(item))
                 continue
             msg, args = inner[5], inner[6]
-            if args or type(msg) is not str:
+            if type(msg) is not str:
                 msg = safe.format_message(msg, args)
+            elif args:  # arguments of immutable types only (see capture._frozen): no user code runs
+                try:
+                    msg = msg % args
+                except Exception:  # noqa: BLE001 - the marked text says what went wrong
+                    msg = safe.format_message(msg, args)
             if len(msg) > cap:
                 msg = safe.cut(msg, cap)
             context = (inner[3], inner[2], inner[13], inner[4], inner[7] or "",

@@ -177,14 +177,23 @@ class Inbox:
 
     def batch_rows(self, origin: tuple[str, int, str], message: dict[str, Any], caps: Caps) -> list[Row]:
         """The rows of one message, checked and finished, with its sender's hostname, pid
-        and worker: column by column, so the per-row work is SQLite's and ``zip``'s."""
+        and worker: column by column when every value is as expected (the per-row work is
+        then SQLite's and ``zip``'s), else row by row."""
         contexts = [_context(c) for c in message["ctx"]]
+        texts = _sparse(message["x"], len(message["c"]), caps.text)
+        extras = _sparse(message["e"], len(message["c"]), caps.extra)
+        if None in contexts or texts is None or extras is None or not _plain_columns(message, caps):
+            rows = self._slow_rows(origin, contexts, message, caps)
+        else:
+            rows = self._column_rows(origin, contexts, message, texts, extras, caps)  # type: ignore[arg-type]
+        if message.get("cs") and any(c is None or c[2] == record.PRINT for c in contexts):
+            _console_lines(message["cs"], rows)
+        return rows
+
+    def _column_rows(self, origin: tuple[str, int, str], contexts: list[tuple[Any, ...]], message: dict[str, Any],
+                     texts: list[tuple[int, str]], extras: list[tuple[int, str]], caps: Caps) -> list[Row]:
+        """The rows of a message whose values were checked column by column."""
         refs, created, msgs = message["c"], message["t"], message["m"]
-        texts = _sparse(message["x"], len(refs), caps.text)
-        extras = _sparse(message["e"], len(refs), caps.extra)
-        if (None in contexts or texts is None or extras is None or not _all_of(created, float)
-                or not _times(created) or not _all_of(msgs, str) or max(map(len, msgs)) > caps.msg + 200):
-            return self._slow_rows(origin, contexts, message, caps)
         pick = _picker(refs)
         levels, levelnos, sources, loggers, threads, tasks, _ = (pick(list(f)) for f in zip(*contexts))
         lines = _lines(created, pick([f" {c[0]} {c[3]}: " for c in contexts]), msgs, caps)
@@ -192,16 +201,12 @@ class Inbox:
             lines[at] = text
         row_extras = list(pick([self._context_extra(c) for c in contexts]))
         for at, extra in extras:
-            context = contexts[refs[at]]
-            row_extras[at] = self._with_attempt(context[5], context[6], extra) if context[5] and context[6] is not None \
-                else extra
+            task, run_id = contexts[refs[at]][5:7]
+            row_extras[at] = self._with_attempt(task, run_id, extra) if task and run_id is not None else extra
         n = len(refs)
         hostname, pid, worker = origin
-        rows = list(zip(created, levels, levelnos, sources, loggers, msgs, lines, repeat(hostname, n),
+        return list(zip(created, levels, levelnos, sources, loggers, msgs, lines, repeat(hostname, n),
                         repeat(pid, n), threads, repeat(worker, n), tasks, row_extras))
-        if message.get("cs") and record.PRINT in sources:
-            _console_lines(message["cs"], rows)
-        return rows
 
     def _context_extra(self, context: tuple[Any, ...]) -> str | None:
         """``extra`` of a row of ``context`` that has none of its own: its attempt, in a task."""
@@ -219,8 +224,6 @@ class Inbox:
                 rows.append(self.row(origin, contexts[c], t, m, texts.get(i), extras.get(i), caps))
             except Exception as exc:  # noqa: BLE001 - e.g. a time no calendar has: this row only
                 rows.append(self._system(origin, f"a row could not be built: {type(exc).__name__}", {}))
-        if message.get("cs"):
-            _console_lines(message["cs"], rows)
         return rows
 
     def row(self, origin: tuple[str, int, str], context: tuple[Any, ...] | None, created: Any, msg: Any,
@@ -330,6 +333,13 @@ def _offer_batch(item: Item) -> int:
 def _all_of(values: list[Any], kind: type) -> bool:
     """Whether every value is exactly of type ``kind`` (one pass in C)."""
     return not values or set(map(type, values)) == {kind}
+
+
+def _plain_columns(message: dict[str, Any], caps: Caps) -> bool:
+    """Whether a message's times and messages are what the column path takes as they are."""
+    created, msgs = message["t"], message["m"]
+    return not created or (_all_of(created, float) and _times(created) and _all_of(msgs, str)
+            and max(map(len, msgs)) <= caps.msg + 200)
 
 
 def _times(created: list[float]) -> bool:
