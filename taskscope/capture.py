@@ -192,7 +192,9 @@ def _handle_for(handler: CaptureHandler, tag: Any) -> Callable[[logging.LogRecor
     queue, queue_size, wake_at, wake = collector.queue, collector.queue_size, collector.wake_at, collector.wake
     classes, classify, last_resort = handler._classes, handler._classify, handler._last_resort
     local, attr, runs = (tag.local, tag.attr, tag.runs) if tag is not None else (None, "", None)
+    tag_name = "log" if tag is None else "tlog"  # "tlog": a "log" item + (task key, run_id)
     append = deque.append  # the plain one: a remote queue's own append would tag the item again
+    immutable = _IMMUTABLE_ARGS
 
     def handle(rec: logging.LogRecord) -> bool:
         try:
@@ -210,18 +212,19 @@ def _handle_for(handler: CaptureHandler, tag: Any) -> Callable[[logging.LogRecor
                 collector.count_drop()
             else:
                 msg, args = rec.msg, rec.args
-                if args and (type(args) is not tuple or not _frozen(args)):
+                if args and (type(args) is not tuple or not (  # one or two arguments: no call
+                        type(args[0]) in immutable and (len(args) == 1 or type(args[1]) in immutable
+                                                        and (len(args) == 2 or _frozen(args))))):
                     msg, args = _format_now(msg, args), None
                 attrs = rec.__dict__
                 item: Item = (
-                    "log", rec.created, levelno, rec.levelname, name, msg, args,
+                    tag_name, rec.created, levelno, rec.levelname, name, msg, args,
                     rec.threadName, rec.process, rec.exc_info, rec.exc_text, rec.stack_info,
                     None if len(attrs) == _PLAIN_RECORD_SIZE else _extra_fields(attrs), source,
                 )
-                if local is not None:
+                if local is not None:  # flat, not nested: the cyclic GC untracks it in one pass
                     key = getattr(local, attr, None)
-                    if key is not None:
-                        item = ("task", key, runs.get(key) if runs is not None else None, item)
+                    item += (key, runs.get(key) if runs is not None and key is not None else None)
                 append(queue, item)
                 if waiting + 1 == wake_at:
                     wake.set()

@@ -286,9 +286,10 @@ def tagging_queue(tag: TaskTag) -> deque:  # type: ignore[type-arg]
     """The collector's queue in a remote process: each item is tagged with the task
     running in the thread that appends it.
 
-    Every capture path (logging, the stream tee, warnings) appends through here, on the
-    emitting thread, so the tag is the task that was running at the call even when the
-    row is built later. The kernel's own queue is a plain deque and pays nothing. (A
+    The stream tee and warnings append through here, on the emitting thread, so the tag
+    is the task that was running at the call even when the row is built later (the
+    logging handler tags its own items, flat: ``"tlog"``, and appends past this). The
+    kernel's own queue is a plain deque and pays nothing. (A
     class per queue: ``append`` reads its three names from the closure, the cheapest
     lookup Python has, on the hot path.)
     """
@@ -317,6 +318,14 @@ def _tagged_row(item: Item, caps: Caps) -> WireRow:
     _, key, run_id, inner = item
     context, created, msg, text, extra = CONVERTERS[inner[0]](inner, caps)
     return ((*context[:5], key_text(key), run_id), created, msg, text, extra)
+
+
+@converter("tlog")
+def _task_log_row(item: Item, caps: Caps) -> WireRow:
+    """Convert (remote only): a log record with the task running where it was emitted."""
+    context, created, msg, text, extra = CONVERTERS["log"](item[:14], caps)
+    key = item[14]
+    return ((*context[:5], "" if key is None else key_text(key), item[15]), created, msg, text, extra)
 
 
 @converter("life")
@@ -454,22 +463,21 @@ class RemoteCollector(Collector):
     without the kernel's per-level counts."""
 
     def _rows(self, items: list[Item]) -> Columns:  # type: ignore[override]
-        """The columns of ``items``: a plain log record (the bulk) goes straight in, with
-        its message formatted here; any other item is converted to a row first."""
+        """The columns of ``items``: a plain log record (the bulk: no traceback, stack or
+        extra) goes straight in, its message formatted here; any other item is converted
+        to a row first."""
         columns = Columns()
         index, refs, created, msgs = columns.index, columns.c, columns.t, columns.m
         cap = self.caps.msg
         convert, add = self._convert, columns.append
         for item in items:
-            if item[0] == "task":
-                inner, task, run_id = item[3], item[1], item[2]
-            else:
-                inner, task, run_id = item, "", None
-            if inner[0] != "log" or inner[9] is not None or inner[10] is not None or inner[11] is not None \
-                    or inner[12] is not None:
+            tag = item[0]
+            if tag != "tlog" and tag != "log" or item[9] is not None or item[10] is not None \
+                    or item[11] is not None or item[12] is not None:
                 add(convert(item))
                 continue
-            msg, args = inner[5], inner[6]
+            task, run_id = (item[14], item[15]) if tag == "tlog" else ("", None)
+            msg, args = item[5], item[6]
             if type(msg) is not str:
                 msg = safe.format_message(msg, args)
             elif args:  # arguments of immutable types only (see capture._frozen): no user code runs
@@ -479,13 +487,13 @@ class RemoteCollector(Collector):
                     msg = safe.format_message(msg, args)
             if len(msg) > cap:
                 msg = safe.cut(msg, cap)
-            context = (inner[3], inner[2], inner[13], inner[4], inner[7] or "",
-                       task if type(task) is str else key_text(task), run_id)
+            context = (item[3], item[2], item[13], item[4], item[7] or "",
+                       task if type(task) is str else "" if task is None else key_text(task), run_id)
             number = index.get(context)
             if number is None:
                 number = index[context] = len(index)
             refs.append(number)
-            created.append(inner[1])
+            created.append(item[1])
             msgs.append(msg)
         return columns
 
