@@ -100,9 +100,17 @@ def _execute_demo(venv: Path, tmp: Path, monkeypatch: pytest.MonkeyPatch) -> dic
     client = NotebookClient(nb, kernel_name=KERNEL_NAME, timeout=180, startup_timeout=120,
                             resources={"metadata": {"path": str(workdir)}})
     client.execute(env=env)  # raises CellExecutionError on the first cell that fails
-    text = "".join(o.get("text", "") for o in nb.cells[-1].outputs if o.output_type == "stream")
-    line = next(line for line in text.splitlines() if line.startswith(REPORT))
+    # what the reader sees where the story depends on it (rows stored before the query)
+    assert "multiply(1, 6) = 0" in _output(nb, 'logger="calc.multiply"')
+    assert "150 part-7.csv" in _output(nb, "client.gather(chunks)")
+    line = next(line for line in _output(nb, LAST_CELL).splitlines() if line.startswith(REPORT))
     return json.loads(line[len(REPORT):])
+
+
+def _output(nb: Any, source: str) -> str:
+    """The text output (streams and text/plain) of the code cell whose source has `source`."""
+    (cell,) = [c for c in nb.cells if c.cell_type == "code" and source in c.source]
+    return "".join(o.get("text", "") or o.get("data", {}).get("text/plain", "") for o in cell.outputs)
 
 
 def _extra(row: dict[str, Any]) -> dict[str, Any]:
