@@ -3,7 +3,9 @@
  * its real LocalCluster and process pool: run it all, watch the toolbar item and status
  * bar during the long run, check the inline table, open the Task logs panel and filter it
  * by worker and by task (the kernel's counts are the reference), toggle recording from the
- * toolbar. It saves the screenshots the README uses in docs/images/.
+ * toolbar. It saves the screenshots the README uses: in test-results/screenshots, and in
+ * docs/images/ (the committed ones) when TASKSCOPE_README_SHOTS=1, so that an ordinary run
+ * leaves the working tree clean.
  */
 import * as fs from 'fs';
 import * as path from 'path';
@@ -19,11 +21,14 @@ import {
   reloadPage,
   setPanelFilter,
   setTheme,
+  SHOTS,
   waitForPanel
 } from './panel-helpers';
 
 const DEMO = path.resolve(__dirname, '..', '..', 'binder', 'demo.ipynb');
-const IMAGES = path.resolve(__dirname, '..', '..', 'docs', 'images');
+const IMAGES = process.env.TASKSCOPE_README_SHOTS
+  ? path.resolve(__dirname, '..', '..', 'docs', 'images')
+  : SHOTS;
 const ITEM = '.jp-NotebookPanel-toolbar .jp-taskscope-ToolbarItem';
 const STATUS_ITEM = '.jp-taskscope-StatusItem';
 /** The panel grid's "Worker / host" column (src/panel/model.ts). */
