@@ -5,7 +5,8 @@ Emitting code (the capture's hot path) only appends an *item* to a ``deque``: a 
 writer thread. ``deque.append`` and ``len`` are atomic under the GIL, so the hot path
 takes no lock; when the queue is full the item is counted as dropped and the caller
 moves on. The count is exact (a lock only on that rare path), so
-``emitted == stored + dropped`` always holds.
+``emitted == stored + dropped`` always holds. A remote process's message comes as one
+item standing for its rows (:meth:`Collector.offer_batch`): the bound counts its rows.
 
 The writer thread wakes every ``interval`` seconds (or when ``wake_at`` items are
 waiting), turns items into rows, stores them in batched transactions, updates the
@@ -19,9 +20,9 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter, deque
-from operator import itemgetter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from operator import itemgetter
 from typing import Any, Protocol
 
 from . import record
@@ -349,7 +350,10 @@ class Collector:
         back for a while and hand them in later; ``final``: it must hand in all (stop)."""
         rows = self._rows(items)
         if self.row_filter is not None:
-            rows = self.row_filter(rows, final)
+            try:
+                rows = self.row_filter(rows, final)
+            except Exception as exc:  # noqa: BLE001 - store the rows unfiltered, not lose them
+                self.error = f"{type(exc).__name__}: {exc}"
         if report:
             rows = self._with_drop_report(rows)
         step = self.max_batch

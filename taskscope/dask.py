@@ -16,7 +16,7 @@ What attaching does (:func:`attach`):
    with ``get_events``), and tells us when a worker leaves.
 2. A worker plugin (:class:`WorkerCapture`) installs capture in every worker process:
    present ones, later joiners and workers a nanny restarted. Each worker's rows go in
-   batches (every ``flush_interval`` or ``batch_size`` rows, zlib-compressed JSON) through
+   batches (every ``flush_interval`` or ``batch_size`` rows, zlib-compressed msgpack) through
    ``worker.log_event(topic, ...)`` to the scheduler, which forwards them to this client.
 3. ``client.subscribe_topic(topic, handler)``: the handler runs on the client's event
    loop and only decodes and queues (:class:`taskscope.transports.Inbox`).

@@ -15,7 +15,7 @@ docs/remote.md has an example of each. Your own initializer still runs:
 Each child installs the capture (:class:`taskscope.remote.RemoteCapture`) and sends its
 batches over a ZeroMQ PUSH socket to the kernel's PULL socket
 (:class:`taskscope.transports.ZmqReceiver`): loopback only unless ``initargs(host=...)``
-asks for more, a per-session token on every message, JSON + zlib (no pickle), at most
+asks for more, a per-session token on every message, msgpack + zlib (no pickle), at most
 ``max_message`` bytes a message. The socket is opened in the child's writer thread; a
 child forked from a capturing child stops capturing (no socket crosses a fork).
 """
