@@ -335,8 +335,8 @@ class Collector:
                     items = []
             elif item.action == "stop":  # type: ignore[union-attr]
                 stop = item  # type: ignore[assignment]
-            else:
-                self._store(items)
+            else:  # rows held back by a row filter go before a clear, with the others
+                self._store(items, final=item.action == "clear")  # type: ignore[union-attr]
                 items = []
                 self._answer(item)  # type: ignore[arg-type]
         self._store(items, final=stop is not None)

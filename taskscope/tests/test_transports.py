@@ -392,3 +392,19 @@ def test_fd_lines_wait_only_while_a_console_sharing_process_is_attached(fresh_ru
     assert console.filter([line], False) == [] and console.filter([], True) == [line]  # held, then stored
     console.HOLD = 0.0
     assert console.filter([line], False) == [line]  # a hold that is over: stored at the next write
+
+
+def test_a_clear_takes_the_held_fd_lines_with_it(fresh_runtime: Any) -> None:
+    runtime.start()
+    console = transports.CONSOLE
+    console.join(("pool", "SpawnProcess-9", 99))
+    try:
+        print_fd = runtime._session.capture.tees["stdout"].take  # as the fd watch feeds a line
+        print_fd("held before the clear\n", "fd 1")
+        runtime.flush()
+        runtime.clear()
+        print_fd("after the clear\n", "fd 1")
+    finally:
+        console.leave(("pool", "SpawnProcess-9", 99))
+    runtime.stop()  # the line still held is stored at stop
+    assert [r["msg"] for r in read_rows(runtime.store_path(), "thread = 'fd 1'")] == ["after the clear"]
