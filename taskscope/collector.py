@@ -67,6 +67,7 @@ def converter(tag: str) -> Callable[[Convert], Convert]:
 
 _level_of = itemgetter(1)
 _source_of = itemgetter(3)
+_worker_of = itemgetter(record.FIELDS.index("worker"))
 
 
 class Sink(Protocol):
@@ -91,6 +92,9 @@ class Marker:
 
 #: The tag of an item standing for many rows: ``(BATCH, rows, ...)`` (see ``offer_batch``).
 BATCH = "batch"
+#: At most this many worker addresses are remembered for status (a status goes to the
+#: browser ten times a second; a cluster that churns through workers must not grow it).
+MAX_WORKERS = 256
 
 
 @converter("row")
@@ -125,6 +129,8 @@ class Collector:
         self.last_seq = 0  # seq of the newest committed row: front ends fetch rows after theirs
         self.levels: Counter[str] = Counter()
         self.sources: Counter[str] = Counter()
+        #: Remote workers whose rows were stored, in the order they first sent one.
+        self.workers: dict[str, None] = {}
         self.tick_hooks: list[Callable[[], None]] = []
         #: ``filter(rows, final) -> rows`` on the writer before each write (see ``_store``).
         self.row_filter: Callable[[list[Row], bool], list[Row]] | None = None
@@ -419,7 +425,14 @@ class Collector:
         self.last_seq = max(self.last_seq, last)
         self.levels.update(levels)
         self.sources.update(sources)
+        self._note_workers(rows)
         self._notify(first, last, {"levels": dict(levels), "sources": dict(sources)})
+
+    def _note_workers(self, rows: list[Row]) -> None:
+        """Remember the remote workers in a batch (a remote batch comes from one worker)."""
+        for worker in set(map(_worker_of, rows)):
+            if worker and worker not in self.workers and len(self.workers) < MAX_WORKERS:
+                self.workers[worker] = None
 
     def _notify(self, first: int, last: int, counts: dict[str, dict[str, int]]) -> None:
         """Call every subscriber; their exceptions are swallowed."""
@@ -437,6 +450,7 @@ class Collector:
                 self.stored = 0
                 self.levels.clear()
                 self.sources.clear()
+                self.workers.clear()
                 self._samples.clear()
         except Exception as exc:  # noqa: BLE001 - reported through status, not raised here
             self.error = f"{type(exc).__name__}: {exc}"

@@ -113,6 +113,7 @@ def status() -> dict[str, Any]:
         return {
             "recording": False, "levels": {}, "rows": 0, "rate": 0.0, "dropped": 0, "sources": {},
             "store": None, "session_id": None, "queued": 0, "error": None, "last_seq": 0,
+            "workers": [], "deduplicated": 0,
         }
     collector = session.collector
     recording = session.capture is not None
@@ -128,6 +129,8 @@ def status() -> dict[str, Any]:
         "queued": len(collector.queue),
         "error": collector.error,
         "last_seq": collector.last_seq,
+        "workers": list(collector.workers),
+        "deduplicated": collector.deduplicated,
     }
 
 

@@ -215,6 +215,8 @@ def test_logging_print_and_warnings_of_tasks_become_rows(recording: Any) -> None
     assert all(r["source"] == "runtime" and extra(r)["duration"] >= 0 for r in finished)
     joined = [r for r in rows if r["msg"].startswith("taskscope capture started in Dask worker")]
     assert {r["worker"] for r in joined} == set(client.scheduler_info()["workers"])
+    # status names the workers that sent rows (the panel's worker filter offers them)
+    assert set(runtime.status()["workers"]) == {r["worker"] for r in remote}
 
 
 def test_the_workers_console_shows_what_it_showed_before(recording: Any) -> None:

@@ -74,4 +74,4 @@ def test_a_cluster_made_in_a_cell_sends_its_rows_to_the_kernel(kernel: Kernel) -
         assert sorted(r["msg"] for r in printed) == [f"{text} {i}" for i in range(3)]  # each line once...
         assert all(r["pid"] == worker_pid and r["task"].startswith("work-") for r in printed)  # ...the worker's
         assert all(f"{text} {i}\n" in shown(executions, stream) for i in range(3))  # the notebook shows them
-    assert kernel.evaluate("ts.runtime._session.collector.deduplicated") >= 6
+    assert kernel.evaluate("ts.status()['deduplicated']") >= 6

@@ -378,7 +378,7 @@ def test_a_held_fd_line_gives_way_to_its_remote_twin_in_either_order(fresh_runti
     assert console.filter([fd_row("after the worker left")], False)[0][5] == "after the worker left"
     released = console.filter([], True)  # at stop every held row is stored, with its own time
     assert released == [unmatched, other_fd]
-    assert runtime._session.collector.deduplicated == 2
+    assert runtime.status()["deduplicated"] == 2
 
 
 def test_fd_lines_wait_only_while_a_console_sharing_process_is_attached(fresh_runtime: Any) -> None:
