@@ -268,17 +268,33 @@ def _at_exit_once() -> None:
 
         def on_sigterm(signum: int, frame: Any) -> None:
             # A SIGTERM is never swallowed: Pool.terminate joins its children, so a child
-            # that outlives it hangs the user's pool. The flush is short and bounded; if
-            # the signal interrupted our own flush, that flush is abandoned (its batch lost).
+            # that outlives it hangs the user's pool. The flush is short and bounded.
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            if not _state.stopping:
-                _stop(timeout=_SIGTERM_FLUSH)
+            if _state.stopping:
+                # The end of `with Pool()`: the pool's sentinel began this child's normal
+                # exit, which is shipping the last rows right now (under this handler).
+                # Let it finish; the signal takes effect after the same bound.
+                _signal_later(previous, signum)
+                return
+            _stop(timeout=_SIGTERM_FLUSH)
             if callable(previous):
                 previous(signum, frame)
             elif previous != signal.SIG_IGN:
                 os.kill(os.getpid(), signal.SIGTERM)
 
         signal.signal(signal.SIGTERM, on_sigterm)
+
+
+def _signal_later(previous: Any, signum: int) -> None:
+    """Deliver ``signum`` again after _SIGTERM_FLUSH seconds, to the handler it had before
+    ours (from the main thread, where Python runs handlers), unless that ignored it."""
+    if previous == signal.SIG_IGN:
+        return
+    if callable(previous):
+        signal.signal(signum, previous)
+    timer = threading.Timer(_SIGTERM_FLUSH, os.kill, (os.getpid(), signum))
+    timer.daemon = True
+    timer.start()
 
 
 def _after_fork_in_child() -> None:

@@ -133,9 +133,8 @@ def test_process_pool_executor_children_send_rows(fresh_runtime: Any, method: st
 @pytest.mark.parametrize("method", ["fork", "spawn"])
 def test_multiprocessing_pool_children_send_rows(fresh_runtime: Any, method: str) -> None:
     runtime.start()
-    # close() + join(): the children end normally and ship everything. (Pool.terminate, the
-    # end of a `with` block, SIGTERMs them: each then has a bounded flush, and may lose its
-    # last unsent batch, as any child that is killed.)
+    # close() + join(): the children end normally and ship everything (the end of a
+    # `with` block: test_a_with_pool_block_keeps_every_row)
     workers = multiprocessing.get_context(method).Pool(2, initializer=ts.pool.initializer,
                                                        initargs=ts.pool.initargs())
     try:
@@ -318,3 +317,26 @@ def test_terminating_a_pool_never_hangs_on_its_children(fresh_runtime: Any, meth
         # terminate joined them: every child has ended (a hang fails by the test timeout)
         assert all(child.exitcode is not None for child in children)
         assert {r["pid"] for r in results} <= {child.pid for child in children}
+
+
+def tagged(i: int, round_: int) -> int:
+    for j in range(20):
+        logging.getLogger("tspool.with").warning("round %d task %d row %d", round_, i, j)
+    return os.getpid()
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_a_with_pool_block_keeps_every_row(fresh_runtime: Any, method: str) -> None:
+    """The end of `with Pool()`: the task handler's sentinels start the children's normal
+    exit (which ships their rows) and Pool.terminate's SIGTERM can come in the middle of
+    it. That SIGTERM once ended the child at once, losing all its rows; now the exit in
+    progress finishes first, still bounded (test above)."""
+    runtime.start()
+    rounds = 6
+    for round_ in range(rounds):
+        with multiprocessing.get_context(method).Pool(2, initializer=ts.pool.initializer,
+                                                      initargs=ts.pool.initargs()) as workers:
+            workers.starmap(tagged, [(i, round_) for i in range(3)])
+    rows = wait_rows(lambda rs: sum(r["logger"] == "tspool.with" for r in rs) >= rounds * 3 * 20, timeout=20)
+    got = {r["msg"] for r in rows if r["logger"] == "tspool.with"}
+    assert got == {f"round {k} task {i} row {j}" for k in range(rounds) for i in range(3) for j in range(20)}
