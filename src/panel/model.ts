@@ -374,7 +374,8 @@ export class LogDataModel extends DataModel {
   /** Start block fetches: shown blocks first, then the latest misses, then neighbours. */
   private _pump(): void {
     const view = this._view;
-    while (view.inFlight.size < MAX_IN_FLIGHT) {
+    // a disposed model holds nothing, so every block would look missing for ever
+    while (!this._isDisposed && view.inFlight.size < MAX_IN_FLIGHT) {
       const next = this._nextBlock(view);
       if (next === null) {
         return;

@@ -133,6 +133,28 @@ describe('LogDataModel', () => {
     expect(asked).toContain(3_900);
   });
 
+  it('fetches nothing more once disposed, even with a fetch in flight', async () => {
+    // a closed panel with a page on its way: its answer came back to an empty cache,
+    // every shown block looked missing, and the model fetched them again for ever
+    const store = new FakeStore(1000);
+    const model = new LogDataModel({ source: store, blockSize: 100 });
+    await model.refresh();
+    let open: () => void = () => undefined;
+    store.gate = new Promise<void>(resolve => (open = resolve));
+    model.setViewport(900, 999);
+    expect(store.queries().length).toBeGreaterThan(0);
+    model.dispose();
+    // count the fetches after dispose; past a few, never answer (a loop would starve the
+    // timers this test waits on)
+    let after = 0;
+    const query = store.query.bind(store);
+    store.query = q => (++after > 5 ? new Promise(() => undefined) : query(q));
+    store.gate = null;
+    open();
+    await settle();
+    expect(after).toBe(0);
+  });
+
   it('takes new rows while following as one rows-inserted change, without re-paging', async () => {
     const store = new FakeStore(950);
     const model = new LogDataModel({ source: store, blockSize: 100 });
