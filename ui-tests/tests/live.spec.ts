@@ -150,6 +150,18 @@ test.describe('live control', () => {
   }) => {
     const item = await newNotebook(page, 'live-two.ipynb');
     await page.evaluate(() => (window as any).jupyterapp.commands.execute('docmanager:save'));
+    // the notebook was made as Untitled and renamed: until the server's session has the
+    // new path, the second page would start a kernel of its own for the file
+    await expect
+      .poll(
+        () =>
+          page.evaluate(async () => {
+            const sessions = await (await fetch('/api/sessions')).json();
+            return sessions.some((s: any) => String(s.path).endsWith('live-two.ipynb'));
+          }),
+        { timeout: 30000 }
+      )
+      .toBe(true);
     const second = await context.newPage();
     // another workspace, so the two pages do not fight over one layout
     const origin = new URL(page.url()).origin;
