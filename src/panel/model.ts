@@ -33,7 +33,7 @@ export const COLUMNS: ReadonlyArray<{
 ];
 
 /** Rows per block: one keyset page. */
-export const BLOCK_SIZE = 500;
+export const BLOCK_SIZE = 250;
 /** The most rows the model holds, however many the session has. */
 export const MAX_ROWS = 50000;
 /** Above this many new seqs, the tail asks for positions only and fetches what shows. */
