@@ -200,6 +200,7 @@ def _janitor_class() -> type:
             self.topic = topic
             self.client_id = client_id
             self.worker_plugin = worker_plugin
+            self.control = f"{topic}-control"  # as control_topic(): by value, the scheduler has no taskscope
             self.scheduler: Any = None
             self.runs: dict[Any, int] = {}  # key -> times it went to processing
             self.exits: dict[Any, str] = {}  # key -> stimulus of its last exit from processing
@@ -232,6 +233,13 @@ def _janitor_class() -> type:
         def log_event(self, topic: str, msg: Any) -> None:
             if topic == self.topic:
                 self.scheduler._broker.truncate(topic)  # delivered already; keep nothing
+            elif topic == self.control:
+                # Our kernel's worker plugin with new options (a user logger registered
+                # after attach): the workers that join or restart from now on get it.
+                self.scheduler._broker.truncate(topic)
+                if (isinstance(msg, dict) and msg.get("taskscope") == "plugin"
+                        and self.worker_plugin in self.scheduler.worker_plugins):
+                    self.scheduler.worker_plugins[self.worker_plugin] = msg["plugin"]
             elif topic == "all" and isinstance(msg, dict) and msg.get("action") == "remove-worker":
                 self.scheduler.log_event(self.topic, {
                     "taskscope": "remove-worker",
@@ -257,6 +265,11 @@ def _janitor_class() -> type:
                 scheduler.remove_plugin(name=self.name)
 
     return TopicJanitor
+
+
+def control_topic(topic: str) -> str:
+    """The topic on which the kernel sends its janitor new worker plugin options."""
+    return f"{topic}-control"
 
 
 # --- the kernel side -----------------------------------------------------------------------
@@ -450,6 +463,76 @@ async def _undo(client: Any, attachment: Attachment) -> None:
     except Exception:  # noqa: BLE001
         pass
     client._event_handlers.pop(attachment.topic, None)
+
+
+# --- user loggers registered while attached ------------------------------------------------
+
+
+#: How long ``ts.logger.getLogger`` waits for the attached workers to learn a new user
+#: logger, so that tasks submitted right after it log at the user level.
+SHARE_WAIT = 2.0
+
+
+def _on_user_logger(name: str) -> None:
+    """``ts.logger.getLogger(name)`` while attached: the workers learn it too.
+
+    Schedules :func:`_share_user_loggers` on each attached client's loop; from any other
+    thread, waits for it at most :data:`SHARE_WAIT` seconds. Never raises.
+    """
+    with _lock:
+        items = list(_attachments.values())
+    waiting = []
+    for attachment in items:
+        try:
+            client = attachment.client()
+            if client is None or client.status != "running":
+                continue
+            names = set(attachment.options.get("user_loggers") or ())
+            attachment.options["user_loggers"] = sorted(names | {name})
+            loop = client.loop.asyncio_loop
+            shared = asyncio.run_coroutine_threadsafe(_share_user_loggers(client, attachment), loop)
+            if not _on_loop(loop):
+                waiting.append(shared)
+        except Exception:  # noqa: BLE001 - the kernel's own capture has the logger anyway
+            pass
+    deadline = time.monotonic() + SHARE_WAIT
+    for shared in waiting:
+        try:
+            shared.result(max(0.0, deadline - time.monotonic()))
+        except Exception:  # noqa: BLE001 - late or failed: it still goes on in the background
+            pass
+
+
+def _on_loop(loop: asyncio.AbstractEventLoop) -> bool:
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False
+
+
+record.on_mark(_on_user_logger)
+
+
+async def _share_user_loggers(client: Any, attachment: Attachment) -> None:
+    """Give the scheduler a worker plugin with the new names (for workers that join or
+    restart later), then mark them in the present workers."""
+    names = list(attachment.options["user_loggers"])
+    try:
+        if attachment.janitor_ok:
+            plugin = WorkerCapture(attachment.name, attachment.topic, attachment.options,
+                                   (record.HOSTNAME, os.getpid()))
+            await client.scheduler.log_event(topic=control_topic(attachment.topic),
+                                             msg={"taskscope": "plugin", "plugin": dumps(plugin)})
+        await asyncio.wait_for(client._run(mark_user_loggers, names, on_error="ignore"), TIMEOUT)
+    except Exception as exc:  # noqa: BLE001
+        _system(f"taskscope: could not tell the workers of {attachment.scheduler} about user loggers "
+                f"{', '.join(names)}: {type(exc).__name__}: {exc}")
+
+
+def mark_user_loggers(names: list[str]) -> None:
+    """In a worker: these loggers are the user's (source ``user``, the user capture level)."""
+    for name in names:
+        record.mark_user_logger(name)
 
 
 def _scheduler_address(client: Any) -> str:

@@ -26,7 +26,9 @@ import atexit
 import itertools
 import multiprocessing
 import os
+import shutil
 import signal
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -65,6 +67,7 @@ def initargs(*, then: Callable[..., Any] | None = None, args: tuple[Any, ...] = 
             "token": receiver.token,
             "options": merged,
             "kernel": [record.HOSTNAME, os.getpid()],
+            "user_loggers_file": _user_loggers.path(),
         }
         if merged["console"]:  # spawned children share our console: their first lines may come
             transports.CONSOLE.join(("pool", receiver.address, 0))  # before their first message
@@ -193,6 +196,84 @@ class ZmqSink(BatchSink):
         self._socket = self._context = None
 
 
+# --- user loggers registered after the pool started ---------------------------------------
+
+
+class UserLoggersFile:
+    """The kernel's user logger names, one a line, in a private file its children read.
+
+    A pool outlives the ``initargs()`` it was made with, so a logger registered with
+    ``ts.logger.getLogger`` later reaches the children through this file: rewritten (in
+    one ``os.replace``) on each registration, checked by every child on its writer's tick.
+    Children on other machines (``initargs(host=...)``) do not see it.
+    """
+
+    def __init__(self) -> None:
+        self._path: str | None = None
+        self._owner = 0  # the kernel's pid: a forked child never writes the kernel's file
+        self._lock = threading.Lock()
+
+    def path(self) -> str | None:
+        """The file, made and filled on first use; None if it cannot be written."""
+        with self._lock:
+            if self._path is None:
+                try:
+                    folder = tempfile.mkdtemp(prefix="taskscope-pool-")  # 0700: the user's alone
+                    self._path = os.path.join(folder, "user-loggers")
+                    self._owner = os.getpid()
+                    atexit.register(shutil.rmtree, folder, True)
+                except OSError:
+                    return None
+            self._write()
+            return self._path
+
+    def on_mark(self, name: str) -> None:
+        """A user logger was registered: rewrite the file if children may read it."""
+        if os.getpid() != self._owner:
+            return  # also: a forked child may hold a copy of a lock taken at the fork
+        with self._lock:
+            if self._path is not None:
+                self._write()
+
+    def _write(self) -> None:
+        if os.getpid() != self._owner:
+            return
+        try:
+            staging = f"{self._path}.{os.getpid()}.tmp"
+            with open(staging, "w", encoding="utf-8") as f:
+                f.write("\n".join(sorted(record.user_logger_names())))
+            os.replace(staging, str(self._path))
+        except OSError:
+            pass  # the children keep the names they had
+
+
+class UserLoggersReader:
+    """In a child: marks the names in the kernel's file whenever the file changes."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._seen: tuple[int, int, int] | None = None
+
+    def check(self) -> None:
+        try:
+            stat = os.stat(self.path)
+            seen = (stat.st_ino, stat.st_mtime_ns, stat.st_size)  # os.replace: a new inode each time
+            if seen == self._seen:
+                return
+            self._seen = seen
+            with open(self.path, encoding="utf-8") as f:
+                names = f.read().split("\n")
+        except OSError:
+            return
+        for name in names:
+            if name:
+                record.mark_user_logger(name)
+
+
+_user_loggers = UserLoggersFile()
+record.on_mark(_user_loggers.on_mark)
+
+
 class _State:
     capture: RemoteCapture | None = None
     config_id: tuple[str, str] | None = None
@@ -222,6 +303,8 @@ def _install(config: Mapping[str, Any]) -> None:
         sink = ZmqSink(ident[0], ident[1], int(options["max_message"]))
         capture = RemoteCapture(sink, options, tag=TaskTag(_current, "task"))
         capture.start(f"pool process {multiprocessing.current_process().name} (pid {os.getpid()})")
+        if config.get("user_loggers_file"):
+            capture.collector.tick_hooks.append(UserLoggersReader(str(config["user_loggers_file"])).check)
         _state.capture = capture
         _state.config_id = ident
     _at_exit_once()

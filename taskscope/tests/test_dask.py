@@ -184,8 +184,6 @@ def pid() -> int:
 def test_logging_print_and_warnings_of_tasks_become_rows(recording: Any) -> None:
     client = recording
     ts.logger.getLogger("tsdask.mine")  # a user logger in the kernel: user on the workers too
-    runtime.stop()  # the user logger list is taken at attach: attach again with it
-    runtime.start()
     futures = client.map(emit_everything, range(4))
     info = client.gather(futures)
     keys = [f.key for f in futures]
@@ -217,6 +215,30 @@ def test_logging_print_and_warnings_of_tasks_become_rows(recording: Any) -> None
     assert {r["worker"] for r in joined} == set(client.scheduler_info()["workers"])
     # status names the workers that sent rows (the panel's worker filter offers them)
     assert set(runtime.status()["workers"]) == {r["worker"] for r in remote}
+
+
+def log_late(i: int) -> int:
+    logging.getLogger("tsdask.late").debug("late debug %d", i)
+    return os.getpid()
+
+
+def test_a_user_logger_registered_while_attached_is_user_in_present_and_restarted_workers(
+        recording: Any) -> None:
+    client = recording
+    ts.logger.getLogger("tsdask.late")  # after attach: returns once the workers know it
+    pids = set(client.gather(client.map(log_late, range(4), pure=False)))
+    late = "logger = 'tsdask.late'"
+    rows = wait_rows(lambda rs: len(rs) == 4, late)
+    assert {r["pid"] for r in rows} == pids and len(pids) == 2
+    assert {(r["source"], r["level"]) for r in rows} == {("user", "DEBUG")}
+    # New worker processes get the plugin from the scheduler: with the new logger in it.
+    client.restart()
+    client.wait_for_workers(2, timeout=60)
+    restarted = set(client.gather(client.map(log_late, range(4, 8), pure=False)))
+    assert restarted.isdisjoint(pids)
+    rows = wait_rows(lambda rs: len(rs) == 8, late)
+    assert {r["pid"] for r in rows[4:]} == restarted
+    assert {(r["source"], r["level"]) for r in rows} == {("user", "DEBUG")}
 
 
 def test_the_workers_console_shows_what_it_showed_before(recording: Any) -> None:

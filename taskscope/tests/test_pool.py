@@ -100,6 +100,15 @@ def fork_and_report(_: int) -> dict[str, Any]:
     return {"grandchild": json.loads(data), "parent_installed": pool.installed()}
 
 
+def late_logger_level(name: str) -> tuple[int, int]:
+    """This child's pid and whether DEBUG of ``name`` is taken now (then logs one)."""
+    log = logging.getLogger(name)
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug("late debug from %d", os.getpid())
+        return os.getpid(), 1
+    return os.getpid(), 0
+
+
 def my_init(path: str, text: str) -> None:
     with open(path, "a") as f:
         f.write(f"{text} {os.getpid()}\n")
@@ -163,6 +172,29 @@ def test_joblib_loky_workers_send_rows(fresh_runtime: Any) -> None:
     rows = wait_rows(lambda rs: sum(r["logger"] == "tspool.lib" for r in rs) == 3)
     assert all(r["installed"] and r["name"].startswith("LokyProcess") for r in results)
     assert {r["worker"] for r in rows if r["logger"] == "tspool.lib"} <= {r["name"] for r in results}
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_a_user_logger_registered_after_the_pool_started_is_user_in_its_children(
+        fresh_runtime: Any, method: str) -> None:
+    name = f"tspool.late.{method}"
+    runtime.start()
+    context = multiprocessing.get_context(method)
+    with ProcessPoolExecutor(2, mp_context=context, initializer=ts.pool.initializer,
+                             initargs=ts.pool.initargs()) as executor:
+        before = list(executor.map(late_logger_level, [name] * 4))
+        assert {taken for _, taken in before} == {0}  # a library logger: INFO and up
+        children = set(executor._processes)  # started: ProcessPoolExecutor keeps them by pid
+        ts.logger.getLogger(name)
+        # Each child reads the news on its writer's next tick: ask until every one has it.
+        deadline = time.monotonic() + 30
+        told: set[int] = set()
+        while told != children and time.monotonic() < deadline:
+            told |= {pid for pid, taken in executor.map(late_logger_level, [name] * 8) if taken}
+    assert told == children and len(children) == 2
+    rows = wait_rows(lambda rs: {r["pid"] for r in rs if r["logger"] == name} == children)
+    late = [r for r in rows if r["logger"] == name]
+    assert {(r["source"], r["level"]) for r in late} == {("user", "DEBUG")}
 
 
 def test_a_child_killed_mid_batch_loses_at_most_that_batch(fresh_runtime: Any) -> None:
