@@ -136,7 +136,17 @@ class CaptureHandler(logging.Handler):
         self.thresholds = dict(thresholds)
         self._classes: dict[str, tuple[str, int]] = {}
         self.policy: LevelPolicy | None = None
+        #: ``echo(stream, text)``: told what our last-resort printing wrote (see
+        #: ``taskscope.remote.RemoteCapture``: a console shared with the kernel).
+        self.echo: Callable[[Any, str], None] | None = None
         self.handle = self.emit = _handle_for(self, tag)  # type: ignore[method-assign]
+
+    def takes(self, rec: logging.LogRecord) -> bool:
+        """Whether this handler makes a row of ``rec`` (the hot path's own checks)."""
+        if rec.thread in quiet_threads:
+            return False
+        found = self._classes.get(rec.name) or self._classify(rec.name)
+        return rec.levelno >= found[1]
 
     def forget_classes(self) -> None:
         """Drop the per-logger cache (a user logger was registered, or levels changed)."""
@@ -160,6 +170,8 @@ class CaptureHandler(logging.Handler):
             return  # exists only because we lowered a level: without us, nothing printed
         with quiet():
             last.handle(rec)
+            if self.echo is not None:
+                self.echo(last.stream, last.format(rec))
 
     def _other_handlers(self, name: str) -> bool:
         """Whether logging finds any handler but ours for a record of logger ``name``."""

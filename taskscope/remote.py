@@ -18,7 +18,9 @@ where msgpack is not installed), plain data only, no pickle::
      kernel's console, see :func:`shared_streams`),
      "ctx": [[level, levelno, source, logger, thread, task, run_id], ...],
      "c": [context index per row], "t": [created per row], "m": [msg per row],
-     "x": [[row index, text], ...], "e": [[row index, extra JSON], ...]}
+     "x": [[row index, text], ...], "e": [[row index, extra JSON], ...],
+     "l": [[kernel fd, line], ...] (only when there are some: lines this process's logging
+          handlers wrote to the kernel's console, see :class:`ConsoleEcho`)}
 
 Columns, and what rows share (their context) once per message: the emitting process
 builds no row tuple per record and formats each message once; the kernel turns the
@@ -34,6 +36,7 @@ import logging
 import os
 import sys
 import time
+import weakref
 import zlib
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
@@ -163,7 +166,7 @@ class Columns:
     record); :meth:`append` takes a finished row for the rarer kinds.
     """
 
-    __slots__ = ("index", "c", "t", "m", "x", "e")
+    __slots__ = ("index", "c", "t", "m", "x", "e", "l")
 
     def __init__(self) -> None:
         self.index: dict[tuple[Any, ...], int] = {}
@@ -172,6 +175,7 @@ class Columns:
         self.m: list[str] = []
         self.x: list[tuple[int, str]] = []
         self.e: list[tuple[int, str]] = []
+        self.l: list[tuple[int, str]] = []  # (kernel fd, line): console echoes, not rows
 
     @classmethod
     def of(cls, rows: Iterable[WireRow]) -> Columns:
@@ -205,7 +209,10 @@ class Columns:
                 for i, (c, t, m) in enumerate(zip(self.c, self.t, self.m))]
 
     def fields(self) -> dict[str, Any]:
-        return {"ctx": list(self.index), "c": self.c, "t": self.t, "m": self.m, "x": self.x, "e": self.e}
+        fields = {"ctx": list(self.index), "c": self.c, "t": self.t, "m": self.m, "x": self.x, "e": self.e}
+        if self.l:
+            fields["l"] = self.l
+        return fields
 
 
 def encode(header: Mapping[str, Any], rows: Columns | Sequence[WireRow]) -> bytes:
@@ -422,7 +429,9 @@ class BatchSink:
             header["n"] -= 1
             rows = columns.rows()
             half = len(rows) // 2
-            self._send(Columns.of(rows[:half]))
+            first = Columns.of(rows[:half])
+            first.l = columns.l
+            self._send(first)
             self._send(Columns.of(rows[half:]), final)
             return
         if len(payload) > self.max_message:
@@ -474,7 +483,10 @@ class RemoteCollector(Collector):
             tag = item[0]
             if tag != "tlog" and tag != "log" or item[9] is not None or item[10] is not None \
                     or item[11] is not None or item[12] is not None:
-                add(convert(item))
+                if tag == ECHO:
+                    columns.l.append((item[1], item[2]))
+                else:
+                    add(convert(item))
                 continue
             task, run_id = (item[14], item[15]) if tag == "tlog" else ("", None)
             msg, args = item[5], item[6]
@@ -498,7 +510,7 @@ class RemoteCollector(Collector):
         return columns
 
     def _write(self, rows: Columns) -> None:  # type: ignore[override]
-        if not rows:
+        if not rows and not rows.l:
             return
         try:
             self.sink.write(rows)
@@ -514,6 +526,37 @@ class RemoteCollector(Collector):
         if report:
             self._with_drop_report(rows)  # type: ignore[arg-type]
         self._write(rows)
+
+
+#: The tag of a queue item that is a console echo, ``(ECHO, kernel fd, line)``: a line
+#: this process wrote to a console it shares with the kernel, of a record it sends as a row.
+ECHO = "echo"
+
+#: A remote process's console fds by the name of the stream that writes to them.
+_STREAM_FDS = {"stdout": 1, "stderr": 2}
+
+
+class ConsoleEcho(logging.Filter):
+    """On a logging handler that writes to a console shared with the kernel (Dask's own
+    console handler in a LocalCluster worker): each record it writes that we also send as
+    a row is announced as echo lines, so the kernel's fd capture does not store it twice.
+
+    Added after the handler's other filters (after :class:`~taskscope.capture.LevelGuard`):
+    only what the handler really writes is echoed.
+    """
+
+    def __init__(self, capture: RemoteCapture, handler: logging.Handler) -> None:
+        super().__init__()
+        self.capture = capture
+        self.handler = handler
+
+    def filter(self, rec: logging.LogRecord) -> bool:  # type: ignore[override]
+        try:
+            if self.capture.capture.handler.takes(rec):
+                self.capture.echo(getattr(self.handler, "stream", None), self.handler.format(rec))
+        except Exception:  # noqa: BLE001 - a filter must never raise into user code
+            pass
+        return True
 
 
 class RemoteCapture:
@@ -551,6 +594,10 @@ class RemoteCapture:
         if self.shared:
             sink.header["cs"] = dict(self.shared)
         self._rebuffered: list[Any] = []
+        #: our console fd -> the kernel fd it writes into
+        self._echo_fds = {_STREAM_FDS[name]: fd for name, fd in self.shared.items() if name in _STREAM_FDS}
+        self._looked_at: weakref.WeakSet[logging.Handler] = weakref.WeakSet()
+        self._echoing: list[tuple[logging.Handler, ConsoleEcho]] = []
 
     def start(self, what: str) -> None:
         """Start the writer and install the capture; a SYSTEM row says ``what`` started."""
@@ -564,6 +611,10 @@ class RemoteCapture:
             self.collector.stop()
             raise
         self.running = True
+        if self._echo_fds:
+            self.capture.handler.echo = self.echo
+            self._echo_handlers()
+            self.collector.tick_hooks.append(self._echo_handlers)
         self.system(f"taskscope capture started in {what}", {"pid": os.getpid(), "console_shared": self.shared})
         self.collector.wake.set()  # the kernel learns at once whether our console is its own
 
@@ -574,9 +625,50 @@ class RemoteCapture:
         self.running = False
         with quiet():
             self.capture.uninstall()
+            self._unecho()
             self._unbuffer()
             self.system(f"taskscope capture stopped in {what}", {"pid": os.getpid()})
             self.collector.stop(timeout)
+
+    def echo(self, stream: Any, text: str) -> None:
+        """``text`` went to ``stream``: if that is a console shared with the kernel, queue
+        its lines as echoes (the bound of the queue holds; nothing else is done here)."""
+        try:
+            fd = self._echo_fds.get(stream.fileno())
+        except Exception:  # noqa: BLE001 - not a real stream: not the kernel's console
+            return
+        queue = self.collector.queue
+        if fd is None or len(queue) >= self.collector.queue_size:
+            return
+        for line in text.split("\n"):
+            deque.append(queue, (ECHO, fd, line))  # deque's own append: an echo is no task's row
+
+    def _echo_handlers(self) -> None:
+        """Put a :class:`ConsoleEcho` on each handler that writes to a shared console
+        (at start, and for new handlers on each writer tick)."""
+        for logger in [logging.root, *list(logging.root.manager.loggerDict.values())]:
+            for handler in list(getattr(logger, "handlers", ())):
+                if handler in self._looked_at or handler is self.capture.handler:
+                    continue
+                self._looked_at.add(handler)
+                stream = getattr(handler, "stream", None)
+                try:
+                    shared = not isinstance(handler, logging.FileHandler) and stream.fileno() in self._echo_fds
+                except Exception:  # noqa: BLE001 - no fd: not a console
+                    shared = False
+                if shared:
+                    echo = ConsoleEcho(self, handler)
+                    handler.addFilter(echo)
+                    self._echoing.append((handler, echo))
+
+    def _unecho(self) -> None:
+        for handler, echo in self._echoing:
+            handler.removeFilter(echo)
+        self._echoing.clear()
+        self._looked_at = weakref.WeakSet()
+        self.capture.handler.echo = None
+        if self._echo_handlers in self.collector.tick_hooks:
+            self.collector.tick_hooks.remove(self._echo_handlers)
 
     def _line_buffer(self) -> None:
         """A stream shared with the kernel's console is flushed at each line end, so a line

@@ -171,7 +171,7 @@ class Inbox:
         refs = message["c"]
         if refs and (not _all_of(refs, int) or min(refs) < 0 or max(refs) >= len(message["ctx"])):
             raise IndexError("a row points at no context")
-        return [(BATCH, len(refs), self, origin, message)] if refs else []
+        return [(BATCH, len(refs), self, origin, message)] if refs or message.get("l") else []
 
     # --- the writer thread ---------------------------------------------------------------
 
@@ -179,6 +179,10 @@ class Inbox:
         """The rows of one message, checked and finished, with its sender's hostname, pid
         and worker: column by column when every value is as expected (the per-row work is
         then SQLite's and ``zip``'s), else row by row."""
+        if "l" in message:
+            _console_echoes(_echoes(message["l"]))
+        if not message["c"]:
+            return []
         contexts = [_context(c) for c in message["ctx"]]
         texts = _sparse(message["x"], len(message["c"]), caps.text)
         extras = _sparse(message["e"], len(message["c"]), caps.extra)
@@ -320,6 +324,22 @@ def _console_lines(shared: Mapping[str, int], rows: list[Row]) -> None:
     for row in rows:
         if row[3] == record.PRINT and row[4] in shared:
             CONSOLE.remote_line(shared[row[4]], row[5], now)
+
+
+def _console_echoes(echoes: list[tuple[int, str]]) -> None:
+    """Tell :data:`CONSOLE` the lines a process's logging wrote to the kernel's fds (the
+    rows of those records came in the same message or an earlier one)."""
+    now = time.monotonic()
+    for fd, line in echoes:
+        CONSOLE.remote_line(fd, line, now)
+
+
+def _echoes(value: Any) -> list[tuple[int, str]]:
+    """A message's ``l`` (console echoes, ``[[fd, line], ...]``) checked; [] if absent or odd."""
+    if type(value) is not list or len(value) > 100_000:
+        return []
+    return [(entry[0], entry[1]) for entry in value
+            if type(entry) is list and len(entry) == 2 and entry[0] in (1, 2) and type(entry[1]) is str]
 
 
 def _offer_batch(item: Item) -> int:

@@ -28,6 +28,7 @@ def work(i):
     logging.getLogger("kernel.work").warning("from the worker %d", i)
     print("worker print", i)
     print("worker complaint", i, file=sys.stderr)
+    logging.getLogger("distributed.worker").warning("dask says %d", i)  # its console handler shows it
     return i
 
 print(client.gather(client.map(work, range(3))))
@@ -74,4 +75,15 @@ def test_a_cluster_made_in_a_cell_sends_its_rows_to_the_kernel(kernel: Kernel) -
         assert sorted(r["msg"] for r in printed) == [f"{text} {i}" for i in range(3)]  # each line once...
         assert all(r["pid"] == worker_pid and r["task"].startswith("work-") for r in printed)  # ...the worker's
         assert all(f"{text} {i}\n" in shown(executions, stream) for i in range(3))  # the notebook shows them
-    assert kernel.evaluate("ts.status()['deduplicated']") >= 6
+    # Dask's own console handler writes its log lines to the shared stderr: each is one
+    # row, the worker's log row, not a second one from the kernel's fd 2.
+    said = read_rows(store, "msg LIKE '%dask says %'")
+    assert sorted((r["logger"], r["msg"]) for r in said) == [("distributed.worker", f"dask says {i}") for i in range(3)]
+    assert all(r["pid"] == worker_pid and r["source"] == "runtime" for r in said)
+    assert all(f"distributed.worker - WARNING - dask says {i}\n" in shown(executions, "stderr") for i in range(3))
+    # With no handler of its own, the worker's warning is printed by logging's last
+    # resort (taskscope's stand-in for it) to the same stderr: one row, too.
+    warned = read_rows(store, "msg LIKE '%from the worker %'")
+    assert sorted((r["logger"], r["msg"]) for r in warned) == [("kernel.work", f"from the worker {i}") for i in range(3)]
+    assert all(f"from the worker {i}\n" in shown(executions, "stderr") for i in range(3))
+    assert kernel.evaluate("ts.status()['deduplicated']") >= 12

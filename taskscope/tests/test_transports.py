@@ -408,3 +408,20 @@ def test_a_clear_takes_the_held_fd_lines_with_it(fresh_runtime: Any) -> None:
         console.leave(("pool", "SpawnProcess-9", 99))
     runtime.stop()  # the line still held is stored at stop
     assert [r["msg"] for r in read_rows(runtime.store_path(), "thread = 'fd 1'")] == ["after the clear"]
+
+
+def test_console_echoes_settle_held_fd_rows_and_odd_ones_are_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A remote logging handler's console lines (``l``) settle the kernel's fd copies; a
+    message with only echoes has no rows; an odd echo is skipped, not the message."""
+    from taskscope.remote import Columns
+
+    console = transports.ConsoleDedup()
+    monkeypatch.setattr(transports, "CONSOLE", console)
+    columns = Columns()
+    columns.l = [(2, "12:00:00 - distributed.worker - INFO - hello"), (2, "")]
+    message = decode(encode(HEADER, columns))
+    message["l"] += [[7, "no such fd"], ["2", "fd not an int"], [2], "not a pair"]
+    assert finished(Inbox("test"), encode(HEADER, Columns())) == []
+    inbox = Inbox("test")
+    assert [row for item in inbox._items(ORIGIN, message) for row in CONVERTERS[item[0]](item, Caps())] == []
+    assert set(console._expected) == {(2, "12:00:00 - distributed.worker - INFO - hello"), (2, "")}
