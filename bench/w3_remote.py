@@ -309,7 +309,7 @@ def main() -> None:
         with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                       dashboard_address=None, host="127.0.0.1") as cluster, \
                 distributed.Client(cluster) as client:
-            client.map(emit, range(4), records=10, pure=False)  # warm up imports
+            client.gather(client.map(emit, range(4), records=10, pure=False))  # warm up imports
             results: dict[str, list[dict[str, Any]]] = {"a": [], "b": [], "c": []}
             for _ in range(args.rounds):
                 for variant in args.variants:
