@@ -143,7 +143,7 @@ export function describeStatus(model: TaskscopeModel): string {
       lines.push(`workers: ${status.workers.length}`);
     }
     if (status.dropped) {
-      lines.push(`${status.dropped} rows dropped (queue full)`);
+      lines.push(`${status.dropped} rows dropped (the SYSTEM rows say why)`);
     }
     if (status.error) {
       lines.push(`store error: ${status.error}`);

@@ -48,6 +48,9 @@ def quiet() -> Iterator[None]:
 
 
 Item = tuple[Any, ...]
+
+#: Why most drops happen (the emitting side found the queue full): the default reason.
+QUEUE_FULL = "queue full"
 Convert = Callable[[Item, Caps], "Row | None"]
 Subscriber = Callable[[int, int, dict[str, dict[str, int]]], None]
 
@@ -138,6 +141,8 @@ class Collector:
         self._subscribers: list[Subscriber] = []
         self._drops = 0
         self._drops_reported = 0
+        self._drop_reasons: Counter[str] = Counter()  # since the last drop row
+        self._report: tuple[Row, int, Counter[str]] | None = None  # the last drop row made
         self._drop_lock = threading.Lock()
         self._batch_lock = threading.Lock()
         self._batched_in = 0  # rows of batch items enqueued (under _batch_lock)
@@ -191,10 +196,13 @@ class Collector:
         and never counted with (or instead of) the user's rows."""
         self.queue.append(item)
 
-    def count_drop(self, n: int = 1) -> None:
-        """Count ``n`` items that could not be kept (queue full or a failed write)."""
+    def count_drop(self, n: int = 1, why: str = QUEUE_FULL) -> None:
+        """Count ``n`` items that could not be kept, and why (the drop row says it)."""
+        if n <= 0:
+            return
         with self._drop_lock:
             self._drops += n
+            self._drop_reasons[why] += n
 
     @property
     def dropped(self) -> int:
@@ -392,7 +400,7 @@ class Collector:
             failure = None
         if item[0] == BATCH:  # its rows are lost: counted, and no longer waiting
             self._batched_out += item[1]
-            self.count_drop(item[1])
+            self.count_drop(item[1], "a message's rows could not be built")
         what = f"a row could not be built: {type(failure).__name__}" if failure else "a row could not be built"
         return record.system_row(what, self.caps)
 
@@ -403,11 +411,30 @@ class Collector:
             return rows
         new = dropped - self._drops_reported
         self._drops_reported = dropped
-        rows.append(record.system_row(
-            f"{new} rows dropped (queue full at {self.queue_size} rows)", self.caps,
-            {"dropped": new, "dropped_total": dropped},
-        ))
+        with self._drop_lock:
+            reasons, self._drop_reasons = self._drop_reasons, Counter()
+        said = {(f"queue full at {self.queue_size} rows" if why == QUEUE_FULL else why): n
+                for why, n in reasons.items()}
+        why = "; ".join(said) if len(said) == 1 else "; ".join(f"{why}: {n}" for why, n in said.items())
+        row = record.system_row(
+            f"{new} rows dropped ({why})", self.caps,
+            {"dropped": new, "dropped_total": dropped, "reasons": said},
+        )
+        self._report = (row, new, reasons)
+        rows.append(row)
         return rows
+
+    def _lost_report(self, rows: Sequence[Any]) -> int:
+        """``rows`` could not be kept: if the last drop row is among them, it is made
+        again next time (with these rows' own drop). How many of ``rows`` were that row."""
+        report = self._report
+        if report is None or not rows or rows[-1] is not report[0]:
+            return 0
+        self._report = None
+        with self._drop_lock:
+            self._drops_reported -= report[1]
+            self._drop_reasons.update(report[2])
+        return 1
 
     def _write(self, rows: list[Row]) -> None:
         """Commit one batch, count it and tell subscribers; a failed write counts as drops."""
@@ -417,7 +444,7 @@ class Collector:
             first, last = self.sink.write(rows)
         except Exception as exc:  # noqa: BLE001 - e.g. disk full: lose this batch, not the thread
             self.error = f"{type(exc).__name__}: {exc}"
-            self.count_drop(len(rows))
+            self.count_drop(len(rows) - self._lost_report(rows), f"the store could not write them: {type(exc).__name__}")
             return
         levels = Counter(map(_level_of, rows))
         sources = Counter(map(_source_of, rows))

@@ -95,11 +95,11 @@ class DaskSink(BatchSink):
             try:
                 stream = self.worker.batched_stream
                 if stream is None or stream.comm is None or stream.comm.closed():
-                    self._dropped(rows)  # log_event would drop it silently
+                    self._dropped(rows, "not sent: no connection to the scheduler")  # log_event would drop it silently
                     return
                 self.worker.log_event(self.topic, payload)
-            except Exception:  # noqa: BLE001 - the rows are lost, the worker goes on
-                self._dropped(rows)
+            except Exception as exc:  # noqa: BLE001 - the rows are lost, the worker goes on
+                self._dropped(rows, f"not sent: {type(exc).__name__}")
 
 
 class WorkerCapture(WorkerPlugin):

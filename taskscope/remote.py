@@ -435,7 +435,7 @@ class BatchSink:
             self._send(Columns.of(rows[half:]), final)
             return
         if len(payload) > self.max_message:
-            self._dropped(len(columns))
+            self._dropped(len(columns), f"a row larger than a message may be ({self.max_message} bytes)")
             payload = encode(header, [record.system_row(
                 f"a row of {len(payload)} bytes (compressed) was larger than a message may be",
                 Caps(wire=True), {"max_message": self.max_message})])
@@ -447,11 +447,16 @@ class BatchSink:
             self.shipped += 1
         else:  # never sent: its number is free again (no gap for the kernel to report)
             header["n"] -= 1
-            self._dropped(len(columns))
+            self._dropped(len(columns), columns=columns)
 
-    def _dropped(self, n: int) -> None:
-        if self.collector is not None and n:
-            self.collector.count_drop(n)
+    def _dropped(self, n: int, why: str = "not sent: the connection to the kernel is busy or closed",
+                 columns: Columns | None = None) -> None:
+        collector = self.collector
+        if collector is None or not n:
+            return
+        if columns is not None and isinstance(collector, RemoteCollector):
+            n -= collector.lost_report(columns)
+        collector.count_drop(n, why)
 
 
 def _plain_row(row: WireRow) -> WireRow:
@@ -516,7 +521,7 @@ class RemoteCollector(Collector):
             self.sink.write(rows)
         except Exception as exc:  # noqa: BLE001 - lose this batch, not the thread
             self.error = f"{type(exc).__name__}: {exc}"
-            self.count_drop(len(rows))
+            self.count_drop(len(rows) - self.lost_report(rows), f"not sent: {type(exc).__name__}")
             return
         self.stored += len(rows)
 
@@ -524,8 +529,19 @@ class RemoteCollector(Collector):
         """One message per call (the sink splits what is too large)."""
         rows = self._rows(items)
         if report:
+            self._report = None
             self._with_drop_report(rows)  # type: ignore[arg-type]
+            if self._report is not None:  # the message carries it: lost with the message
+                self._report = (rows, *self._report[1:])  # type: ignore[assignment]
         self._write(rows)
+
+    def lost_report(self, columns: Columns) -> int:
+        """``columns`` were not sent: their drop row (if they carry the last one) is made
+        again with the next message. 1 if they did, else 0."""
+        report = self._report
+        if report is None or report[0] is not columns:
+            return 0
+        return self._lost_report([report[0]])
 
 
 #: The tag of a queue item that is a console echo, ``(ECHO, kernel fd, line)``: a line

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import threading
 from typing import Any
 
 from taskscope import record, runtime
+from taskscope.record import Caps
 from taskscope.tests.conftest import read_rows
 
 THREADS = 4
@@ -94,3 +96,44 @@ def test_remote_batches_beyond_the_queue_are_counted_whole(fresh_runtime: Any) -
     status = runtime.stop()
     stored = [r for r in read_rows(runtime.store_path()) if r["msg"].startswith("remote ")]
     assert taken == [40, 40, 0] and len(stored) == 80 and status["dropped"] == 40
+
+
+def test_the_drop_row_says_why_the_rows_were_dropped() -> None:
+    """A full queue and a failed write are different stories: the drop row tells each."""
+    from taskscope.collector import Collector
+
+    class FailingOnce:
+        def __init__(self) -> None:
+            self.rows: list[tuple[Any, ...]] = []
+            self.failed = False
+
+        def open(self) -> None: ...
+        def clear(self) -> None: ...
+        def close(self) -> None: ...
+        def forget(self) -> None: ...
+
+        def write(self, rows: Any) -> tuple[int, int]:
+            if not self.failed:
+                self.failed = True
+                raise OSError("disk full")
+            first = len(self.rows) + 1
+            self.rows.extend(rows)
+            return first, len(self.rows)
+
+    sink = FailingOnce()
+    collector = Collector(sink, queue_size=3, interval=60)
+    collector.start()
+    try:
+        for i in range(5):
+            collector.offer(("row", record.system_row(f"row {i}", Caps())))  # 2 find the queue full
+        collector.flush(10)  # the first batch fails to write: 3 more dropped
+        collector.offer(("row", record.system_row("after", Caps())))
+        collector.flush(10)
+    finally:
+        collector.stop(10)
+    report = [r for r in sink.rows if "rows dropped" in r[5]]
+    assert [r[5] for r in report] == [
+        "5 rows dropped (queue full at 3 rows: 2; the store could not write them: OSError: 3)"]
+    assert json.loads(report[0][12])["reasons"] == {"queue full at 3 rows": 2,
+                                                   "the store could not write them: OSError": 3}
+    assert collector.dropped == 5 and [r[5] for r in sink.rows if r[5] == "after"] == ["after"]

@@ -425,3 +425,36 @@ def test_console_echoes_settle_held_fd_rows_and_odd_ones_are_ignored(monkeypatch
     inbox = Inbox("test")
     assert [row for item in inbox._items(ORIGIN, message) for row in CONVERTERS[item[0]](item, Caps())] == []
     assert set(console._expected) == {(2, "12:00:00 - distributed.worker - INFO - hello"), (2, "")}
+
+
+def test_a_drop_row_in_a_message_that_could_not_be_sent_is_made_again() -> None:
+    """A worker's drop rows are the kernel's only news of its drops: one lost with its
+    message comes again with the next, with that message's rows added and both reasons."""
+    from taskscope.remote import RemoteCollector
+
+    class Refusing(ListSink):
+        refuse = 1
+
+        def ship(self, payload: bytes, rows: int) -> bool:
+            if self.refuse:
+                self.refuse -= 1
+                return False
+            return super().ship(payload, rows)
+
+    sink = Refusing()
+    collector = RemoteCollector(sink, queue_size=2, interval=60.0, caps=WIRE)
+    sink.bind(collector)
+    collector.start()
+    try:
+        for i in range(3):  # the third finds the queue full
+            collector.offer(("row", record.system_row(f"row {i}", WIRE)))
+        collector.flush(10)  # 2 rows + "1 rows dropped": not sent
+        collector.offer(("row", record.system_row("row 3", WIRE)))
+        collector.flush(10)
+    finally:
+        collector.stop(10)
+    rows = [row for message in sink.messages for row in finished(Inbox("test"), message)]
+    said = [r[5] for r in rows if "dropped" in r[5]]
+    assert said == ["3 rows dropped (queue full at 2 rows: 1; "
+                    "not sent: the connection to the kernel is busy or closed: 2)"]
+    assert [r[5] for r in rows if r[5].startswith("row ")] == ["row 3"] and collector.dropped == 3
