@@ -482,6 +482,7 @@ class RemoteCollector(Collector):
         to a row first."""
         columns = Columns()
         index, refs, created, msgs = columns.index, columns.c, columns.t, columns.m
+        numbers: dict[tuple[Any, ...], int] = {}  # the item's own fields -> context number
         cap = self.caps.msg
         convert, add = self._convert, columns.append
         for item in items:
@@ -504,11 +505,21 @@ class RemoteCollector(Collector):
                     msg = safe.format_message(msg, args)
             if len(msg) > cap:
                 msg = safe.cut(msg, cap)
-            context = (item[3], item[2], item[13], item[4], item[7] or "",
-                       task if type(task) is str else "" if task is None else key_text(task), run_id)
-            number = index.get(context)
+            # The context as the item has it (a Dask key is a hashable tuple): its text
+            # (key_text) is made once per context, not once per record.
+            raw = (item[3], item[2], item[13], item[4], item[7], task, type(task), run_id)  # 1 == True
+            try:
+                number = numbers.get(raw)
+            except TypeError:  # an unhashable task key: no shortcut
+                raw, number = None, None
             if number is None:
-                number = index[context] = len(index)
+                context = (item[3], item[2], item[13], item[4], item[7] or "",
+                           task if type(task) is str else "" if task is None else key_text(task), run_id)
+                number = index.get(context)
+                if number is None:
+                    number = index[context] = len(index)
+                if raw is not None:
+                    numbers[raw] = number
             refs.append(number)
             created.append(item[1])
             msgs.append(msg)
