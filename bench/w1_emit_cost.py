@@ -108,7 +108,8 @@ def measure(n: int = 200_000, repeat: int = 5, print_n: int | None = None) -> di
         "info %s list (eager format)": _info_list(log),
         "debug disabled": _debug_disabled(quiet),
     }
-    results: dict[str, Any] = {"n": n, "print_n": print_n, "taskscope": taskscope.__version__}
+    results: dict[str, Any] = {"n": n, "print_n": print_n, "taskscope": taskscope.__version__,
+                               "from": str(Path(taskscope.__file__).resolve().parent)}
     for label, options in (("hot path", hot), ("with writer", {})):
         for name, fn in cases.items():
             results[f"{name} [{label}]"] = _on_off(runtime, fn, n, repeat, options)
@@ -196,6 +197,7 @@ def _in_kernel(home: str, n: int, repeat: int) -> dict[str, Any]:
 def _report(where: str, results: dict[str, Any]) -> None:
     print(f"\nW1 emit cost, {where} (calls per case and round: {results['n']}, prints: {results['print_n']});"
           " us per call, best of short runs")
+    print(f"  taskscope {results['taskscope']} from {results['from']}")
     print(f"  {'case':40s} {'off':>8s} {'on':>8s} {'added':>8s} {'ratio':>6s}")
     for name, figures in results.items():
         if isinstance(figures, dict):
