@@ -222,23 +222,29 @@ def log_late(i: int) -> int:
     return os.getpid()
 
 
-def test_a_user_logger_registered_while_attached_is_user_in_present_and_restarted_workers(
+def test_a_user_logger_registered_while_attached_is_user_in_present_and_later_workers(
         recording: Any) -> None:
-    client = recording
-    ts.logger.getLogger("tsdask.late")  # after attach: returns once the workers know it
-    pids = set(client.gather(client.map(log_late, range(4), pure=False)))
-    late = "logger = 'tsdask.late'"
-    rows = wait_rows(lambda rs: len(rs) == 4, late)
-    assert {r["pid"] for r in rows} == pids and len(pids) == 2
-    assert {(r["source"], r["level"]) for r in rows} == {("user", "DEBUG")}
-    # New worker processes get the plugin from the scheduler: with the new logger in it.
-    client.restart()
-    client.wait_for_workers(2, timeout=60)
-    restarted = set(client.gather(client.map(log_late, range(4, 8), pure=False)))
-    assert restarted.isdisjoint(pids)
-    rows = wait_rows(lambda rs: len(rs) == 8, late)
-    assert {r["pid"] for r in rows[4:]} == restarted
-    assert {(r["source"], r["level"]) for r in rows} == {("user", "DEBUG")}
+    """A cluster of its own (it grows; the module's cluster stays as it is)."""
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                                  dashboard_address="127.0.0.1:0", host="127.0.0.1") as cluster, \
+            distributed.Client(cluster, set_as_default=False) as client:
+        assert client.id in [a["client"] for a in ts_dask.attached()]  # attached as it was made
+        ts.logger.getLogger("tsdask.late")  # after attach: returns once the workers know it
+        first = client.gather(client.map(log_late, range(2), pure=False))
+        late = "logger = 'tsdask.late'"
+        rows = wait_rows(lambda rs: len(rs) == 2, late)
+        assert {r["pid"] for r in rows} == set(first)
+        assert {(r["source"], r["level"]) for r in rows} == {("user", "DEBUG")}
+        # A worker that joins now gets the plugin from the scheduler: with the new logger in it.
+        present = set(client.scheduler_info()["workers"])
+        cluster.scale(2)
+        client.wait_for_workers(2, timeout=60)
+        (joined,) = set(client.scheduler_info()["workers"]) - present
+        second = client.gather(client.map(log_late, range(2, 4), workers=[joined], pure=False))
+        assert set(second).isdisjoint(first)
+        rows = wait_rows(lambda rs: len(rs) == 4, late)
+        assert {r["pid"] for r in rows[2:]} == set(second)
+        assert {(r["source"], r["level"]) for r in rows} == {("user", "DEBUG")}
 
 
 def test_the_workers_console_shows_what_it_showed_before(recording: Any) -> None:
