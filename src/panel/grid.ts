@@ -3,32 +3,26 @@
  * never becomes HTML), with colours read from the JupyterLab theme and a `painted` signal
  * that tells the panel what shows after every paint (scrolling included: the grid has no
  * scroll signal of its own).
+ *
+ * Its columns fit its width (src/panel/columns.ts): the message keeps a readable width and
+ * the others give way, down to stepping out, whenever the grid is resized; a column the
+ * user sizes by dragging its header edge keeps its width.
  */
 import {
   BasicKeyHandler,
   BasicMouseHandler,
   BasicSelectionModel,
   DataGrid,
+  DataModel,
   TextRenderer
 } from '@lumino/datagrid';
+import { Message } from '@lumino/messaging';
 import { ISignal, Signal } from '@lumino/signaling';
+import { Widget } from '@lumino/widgets';
 
 import { LevelClass, levelClass } from '../text';
-import { COLUMNS, LogDataModel } from './model';
-
-/**
- * Column widths a log reads well in. The message column, last, is stretched over what is
- * left (stretchLastColumn), so its own width is only its minimum before a scroll bar.
- */
-const WIDTHS: { [id: string]: number } = {
-  time: 104,
-  level: 76,
-  source: 64,
-  logger: 120,
-  where: 120,
-  task: 100,
-  message: 280
-};
+import { ColumnView, fitColumns, readableWidth } from './columns';
+import { LogDataModel } from './model';
 
 const LEVELS: LevelClass[] = ['debug', 'info', 'warning', 'error', 'critical', 'system'];
 
@@ -61,19 +55,53 @@ export class LogGrid extends DataGrid {
       stretchLastColumn: true
     });
     this.addClass('jp-taskscope-LogGrid');
-    this.dataModel = model;
+    this.columns = new ColumnView(model);
+    this.dataModel = this.columns;
     this.selectionModel = new BasicSelectionModel({
-      dataModel: model,
+      dataModel: this.columns,
       selectionMode: 'row'
     });
     // select by click and arrow keys; resize columns by dragging their header edges
     this.mouseHandler = new BasicMouseHandler();
     this.keyHandler = new BasicKeyHandler();
-    COLUMNS.forEach((column, i) =>
-      this.resizeColumn('body', i, WIDTHS[column.id] ?? 120)
-    );
+    // the usual widths until the grid knows its own
+    this._fit(Infinity);
     this.copyConfig = { ...this.copyConfig, headers: 'none' };
     batchCellCopies(this);
+  }
+
+  /** The columns the grid shows of the panel's model. */
+  readonly columns: ColumnView;
+
+  /**
+   * The grid's width (scroll bar and border included) at which every column shows and the
+   * message column keeps its usual width: less than this, the other columns give way.
+   */
+  get readableWidth(): number {
+    const columns = readableWidth(this._charWidth, this._userWidths);
+    return columns + this._scrollBarWidth() + this._border();
+  }
+
+  /**
+   * Resize a column. A resize from outside the grid's own fitting (a drag of a header
+   * edge, a double click on one) is the user's: that column keeps its width from then on.
+   */
+  resizeColumn(region: DataModel.ColumnRegion, index: number, size: number | null): void {
+    const id = region === 'body' && !this._fitting ? this.columns?.idAt(index) : undefined;
+    if (id !== undefined) {
+      this._userWidths.set(id, size ?? this.columnSize('body', index));
+    }
+    super.resizeColumn(region, index, size);
+    if (id !== undefined && size === null) {
+      // a double click fits the column to its content: its width is known once done (the
+      // grid resizes on its next frame, before this)
+      requestAnimationFrame(() => {
+        const column = this.columns.columnOf(id);
+        if (column >= 0) {
+          this._userWidths.set(id, this.columnSize('body', column));
+        }
+      });
+    }
   }
 
   /** Emitted after each paint: what shows may have changed (scroll, resize, new rows). */
@@ -115,15 +143,15 @@ export class LogGrid extends DataGrid {
       headerSelectionFillColor: withAlpha(brand, 0.1),
       headerSelectionBorderColor: 'transparent'
     };
-    const model = this.dataModel as LogDataModel;
+    const model = this.columns.model;
     const levelOf = (row: number) => levelClass(model.rowAt(row)?.levelno);
-    const levelColumn = COLUMNS.findIndex(c => c.id === 'level');
+    const columns = this.columns;
     // Eliding measures text once per removed character: far too slow for log lines.
     // Cells are cut to a few hundred characters and the canvas clips each cell.
     const body = new TextRenderer({
       font: colors.font,
       textColor: ({ row, column }) =>
-        column === levelColumn ? colors.level[levelOf(row)] : colors.text,
+        columns.idAt(column) === 'level' ? colors.level[levelOf(row)] : colors.text,
       backgroundColor: ({ row }) => colors.tint[levelOf(row)],
       elideDirection: 'none'
     });
@@ -133,6 +161,29 @@ export class LogGrid extends DataGrid {
       elideDirection: 'none'
     });
     this.cellRenderers.update({ body, 'column-header': header });
+    this._charWidth = charWidth(colors.font, this._charWidth);
+    this._fit();
+  }
+
+  /** Whether the grid is fitting its columns (they step in and out: not the user's doing). */
+  get fitting(): boolean {
+    return this._fitting;
+  }
+
+  /** Emitted after the grid's size changed (its columns fitted to it). */
+  get resized(): ISignal<this, void> {
+    return this._resized;
+  }
+
+  protected onResize(msg: Widget.ResizeMessage): void {
+    super.onResize(msg);
+    this._fit();
+    this._resized.emit();
+  }
+
+  protected onAfterShow(msg: Message): void {
+    super.onAfterShow(msg);
+    this._fit();
   }
 
   protected paintContent(rx: number, ry: number, rw: number, rh: number): void {
@@ -140,7 +191,56 @@ export class LogGrid extends DataGrid {
     this._painted.emit();
   }
 
+  /** Fit the columns to a body width (by default the grid's own, less its scroll bar). */
+  private _fit(width = this.node.clientWidth - this._scrollBarWidth()): void {
+    if (!this.columns || !(width > 0)) {
+      return;
+    }
+    const { shown, widths } = fitColumns(width, this._charWidth, this._userWidths);
+    this._fitting = true;
+    try {
+      this.columns.show(shown);
+      shown.forEach((id, column) => this.resizeColumn('body', column, widths.get(id)!));
+    } finally {
+      this._fitting = false;
+    }
+  }
+
+  /**
+   * The vertical scroll bar's width, kept free whether or not it shows now: rows arriving
+   * would bring it, and with it a sideways scroll.
+   */
+  private _scrollBarWidth(): number {
+    const bar = this.node.querySelector('.lm-ScrollBar[data-orientation="vertical"]');
+    const width = bar ? parseFloat(getComputedStyle(bar).minWidth) : NaN;
+    return isFinite(width) && width > 0 ? width : SCROLL_BAR_WIDTH;
+  }
+
+  private _border(): number {
+    const width = this.node.offsetWidth - this.node.clientWidth;
+    return width > 0 ? width : 0;
+  }
+
   private _painted = new Signal<this, void>(this);
+  private _resized = new Signal<this, void>(this);
+  private _charWidth = CHAR_WIDTH;
+  private _userWidths = new Map<string, number>();
+  private _fitting = false;
+}
+
+/** Until the theme is read: a 13px monospace font's character, and JupyterLab's scroll bar. */
+const CHAR_WIDTH = 7.8;
+const SCROLL_BAR_WIDTH = 16;
+
+/** A character's width in a (monospace) canvas font; `fallback` where none can be measured. */
+function charWidth(font: string, fallback: number): number {
+  const context = document.createElement('canvas').getContext('2d');
+  if (!context) {
+    return fallback;
+  }
+  context.font = font;
+  const width = context.measureText('0123456789').width / 10;
+  return width > 0 ? width : fallback;
 }
 
 /**

@@ -1,6 +1,7 @@
 /**
  * The log panel's content: the filter bar, the grid of rows with the detail of the
- * selected one, and a status line ("N of M rows"). It keeps the grid in step with the
+ * selected one (beside the grid, or below it when that keeps the message column readable),
+ * and a status line ("N of M rows"). It keeps the grid in step with the
  * kernel: status pushes become tail fetches, a new session or a clear re-indexes, and the
  * grid follows the newest rows while the user is at the bottom.
  */
@@ -18,6 +19,24 @@ import { FilterBar } from './filterbar';
 import { LogGrid } from './grid';
 import { LogDataModel } from './model';
 import { IRowSource } from './source';
+
+/**
+ * The split of grid and detail, as shares of the split's width (the detail beside the
+ * grid) or height (below it), until the user drags the handle between them.
+ */
+const SHARES: { [orientation in SplitPanel.Orientation]: number[] } = {
+  horizontal: [0.7, 0.3],
+  vertical: [0.6, 0.4]
+};
+/** Pixels between grid and detail: the handle to drag. */
+const SPACING = 4;
+/**
+ * The least split height for the detail below the grid: the grid's header and 8 rows,
+ * the detail's head and a few facts.
+ */
+const BELOW_HEIGHT = 330;
+/** How much wider than high a split must be to put the detail beside when neither way fits. */
+const WIDE = 2;
 
 /** How long an action's outcome stays in the status line. */
 const NOTICE_MS = 8000;
@@ -37,7 +56,10 @@ export class LogView extends Panel {
     this._footer.addClass('jp-taskscope-LogView-status');
     this._footer.node.setAttribute('aria-live', 'polite');
 
-    const split = (this._split = new SplitPanel({ orientation: 'horizontal', spacing: 4 }));
+    const split = (this._split = new SplitPanel({
+      orientation: 'horizontal',
+      spacing: SPACING
+    }));
     split.addClass('jp-taskscope-LogView-split');
     split.addWidget(this.grid);
     split.addWidget(this.detail);
@@ -45,7 +67,23 @@ export class LogView extends Panel {
     SplitPanel.setStretch(this.detail, 1);
     // the grid has the width until a row is picked
     this.detail.hide();
-    this.detail.closed.connect(() => this.detail.hide());
+    this.detail.closed.connect(this._closeDetail, this);
+    // Escape in the grid or the detail closes the detail (the grid also drops its selection)
+    this.node.addEventListener('keydown', event => {
+      const target = event.target as Node;
+      if (
+        event.key === 'Escape' &&
+        this.detail.isVisible &&
+        (this.grid.node.contains(target) || this.detail.node.contains(target))
+      ) {
+        this._closeDetail();
+      }
+    });
+    split.handleMoved.connect(() => {
+      if (this.detail.isVisible) {
+        this._shares[split.orientation] = split.relativeSizes();
+      }
+    });
     this.addWidget(this.filterBar);
     this.addWidget(split);
     this.addWidget(this._footer);
@@ -55,6 +93,7 @@ export class LogView extends Panel {
     this.model.changed.connect(this._onModelChanged, this);
     this.model.stateChanged.connect(this._renderStatus, this);
     this.grid.painted.connect(this._onPainted, this);
+    this.grid.resized.connect(this._onGridResized, this);
     this._watchInput();
     this.grid.selectionModel!.changed.connect(this._onSelection, this);
     // the session as of now is what the first index shows; later changes re-index
@@ -165,6 +204,17 @@ export class LogView extends Panel {
   protected onAfterAttach(msg: Message): void {
     super.onAfterAttach(msg);
     this.grid.applyTheme();
+    this._arrange();
+  }
+
+  protected onAfterShow(msg: Message): void {
+    super.onAfterShow(msg);
+    this._arrange();
+  }
+
+  protected onResize(msg: Widget.ResizeMessage): void {
+    super.onResize(msg);
+    this._arrange();
   }
 
   dispose(): void {
@@ -209,16 +259,40 @@ export class LogView extends Panel {
    */
   private _onPainted(): void {
     const [first, last] = this.grid.visibleRows();
+    this._shown = [first, last];
     this.model.setViewport(first, last);
     const y = this.grid.scrollY;
     if (!this._autoScrolling && this._userScrolling()) {
-      if (this._following && y < this._lastScrollY) {
+      // (a grid grown taller moves up too, but stays at the bottom: that is no scroll up)
+      if (this._following && y < this._lastScrollY && !this.grid.atBottom) {
         this.following = false;
       } else if (!this._following && y > this._lastScrollY && this.grid.atBottom) {
         this.following = true;
       }
     }
     this._lastScrollY = y;
+  }
+
+  /**
+   * After the grid's size changed (the detail opened below it, the panel was resized):
+   * the newest rows stay in view while following, else the selected row if it was.
+   */
+  private _onGridResized(): void {
+    if (this._following) {
+      this._scrollToBottom();
+      return;
+    }
+    const cursor = this.grid.selectionModel?.cursorRow ?? -1;
+    const [first, last] = this._shown;
+    if (cursor >= first && cursor <= last) {
+      this._autoScrolling = true;
+      try {
+        this.grid.scrollToRow(cursor);
+      } finally {
+        this._autoScrolling = false;
+        this._lastScrollY = this.grid.scrollY;
+      }
+    }
   }
 
   /** Whether the user is moving the grid: a wheel, a key, a drag of the scroll bar. */
@@ -255,7 +329,13 @@ export class LogView extends Panel {
 
   private _onSelection(): void {
     const cursor = this.grid.selectionModel?.cursorRow ?? -1;
-    if (cursor < 0) {
+    const again = cursor === this._cursor;
+    this._cursor = cursor;
+    // The grid emits the selection again when the model's rows change or its columns
+    // step in or out: that is no new pick, and a detail the user closed stays closed
+    // (a click on the same row opens it again).
+    const reemitted = again && this.detail.isHidden && !this._pointerDown;
+    if (cursor < 0 || this.grid.fitting || reemitted) {
       return;
     }
     const held = this.model.rowAt(cursor);
@@ -267,10 +347,44 @@ export class LogView extends Panel {
   }
 
   private _showRow(row: IRow): void {
+    const shown = this.detail.row;
+    if (this.detail.isVisible && shown?.seq === row.seq && shown.created === row.created) {
+      // the same row: keep the detail as it is (scrolled, text selected)
+      return;
+    }
     this.detail.setRow(row);
     if (this.detail.isHidden) {
+      this._arrange();
       this.detail.show();
-      this._split.setRelativeSizes([0.68, 0.32]);
+      this._split.setRelativeSizes(this._shares[this._split.orientation]);
+    }
+  }
+
+  /** Hide the detail; the grid has the keys (and the room) again. */
+  private _closeDetail(): void {
+    this.detail.hide();
+    this.grid.activate();
+  }
+
+  /** Put the detail beside the grid or below it, whichever suits the split's size. */
+  private _arrange(): void {
+    const split = this._split;
+    const width = split.node.clientWidth;
+    const height = split.node.clientHeight;
+    if (!width || !height) {
+      return;
+    }
+    const orientation = detailOrientation({
+      width,
+      height,
+      gridShare: this._shares.horizontal[0],
+      readableWidth: this.grid.readableWidth
+    });
+    if (orientation !== split.orientation) {
+      split.orientation = orientation;
+      if (this.detail.isVisible) {
+        split.setRelativeSizes(this._shares[orientation]);
+      }
     }
   }
 
@@ -296,10 +410,15 @@ export class LogView extends Panel {
 
   private _status: TaskscopeModel;
   private _split: SplitPanel;
+  private _shares = { ...SHARES };
   private _footer: Widget;
   private _following = false;
   private _autoScrolling = false;
   private _lastScrollY = 0;
+  /** The selection's cursor row when last seen. */
+  private _cursor = -1;
+  /** The body rows on screen at the last paint. */
+  private _shown: [number, number] = [0, -1];
   private _inputAt = -Infinity;
   private _pointerDown = false;
   private _session: string | null;
@@ -308,6 +427,29 @@ export class LogView extends Panel {
   private _noticeTimer: ReturnType<typeof setTimeout> | undefined = undefined;
   private _followingChanged = new Signal<this, boolean>(this);
   private _filterChanged = new Signal<this, IFilter>(this);
+}
+
+/**
+ * Where the detail goes in a split of a size: beside the grid when the grid keeps a
+ * readable message column there; else below it when the split is tall enough for both;
+ * else (a small split) beside when the split is wide rather than tall.
+ */
+export function detailOrientation(split: {
+  width: number;
+  height: number;
+  /** The grid's share of the width when the detail is beside it. */
+  gridShare: number;
+  /** The grid width its message column needs (LogGrid.readableWidth). */
+  readableWidth: number;
+}): SplitPanel.Orientation {
+  const { width, height, gridShare, readableWidth } = split;
+  if ((width - SPACING) * gridShare >= readableWidth) {
+    return 'horizontal';
+  }
+  if (height >= BELOW_HEIGHT) {
+    return 'vertical';
+  }
+  return width >= WIDE * height ? 'horizontal' : 'vertical';
 }
 
 export namespace LogView {

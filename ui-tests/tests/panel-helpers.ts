@@ -279,3 +279,78 @@ export async function setPanelFilter(
     await field.press('Enter');
   }
 }
+
+/** How the panel's grid lays out its columns: what a reader sees of the message column. */
+export interface IGridLayout {
+  /** The split's orientation: 'horizontal' puts the detail beside the grid, 'vertical' below. */
+  orientation: string;
+  grid: { x: number; y: number; width: number; height: number };
+  detail: { x: number; y: number; width: number; height: number } | null;
+  /** The ids of the columns that show, the message last. */
+  shown: string[];
+  /** Every shown column's drawn width, the message column last. */
+  columns: number[];
+  /** How far the grid scrolls sideways (0: every column fits). */
+  maxScrollX: number;
+  /** The message column's width on screen at the current scroll, px and characters. */
+  messagePx: number;
+  messageChars: number;
+}
+
+export async function gridLayout(page: IJupyterLabPageFixture): Promise<IGridLayout> {
+  return page.evaluate(() => {
+    const app = (window as any).jupyterapp;
+    const panel = Array.from(app.shell.widgets('main') as Iterable<any>).find((w: any) =>
+      w.node.classList.contains('jp-taskscope-LogPanel')
+    ) as any;
+    const view = panel.content;
+    const grid = view.grid;
+    const box = (node: HTMLElement) => {
+      const r = node.getBoundingClientRect();
+      return { x: r.x, y: r.y, width: r.width, height: r.height };
+    };
+    const n = grid.dataModel.columnCount('body');
+    const columns: number[] = [];
+    for (let i = 0; i < n; i++) {
+      columns.push(grid.columnSize('body', i));
+    }
+    const left = columns.slice(0, -1).reduce((a: number, b: number) => a + b, 0);
+    const start = Math.max(0, left - grid.scrollX);
+    const end = Math.min(grid.pageWidth, left + columns[n - 1] - grid.scrollX);
+    // the width of a character in the grid's font (monospace)
+    const css = getComputedStyle(grid.node);
+    const context = document.createElement('canvas').getContext('2d')!;
+    context.font = `${css.getPropertyValue('--jp-code-font-size').trim()} ${css
+      .getPropertyValue('--jp-code-font-family')
+      .trim()}`;
+    const charWidth = context.measureText('0123456789').width / 10;
+    const messagePx = Math.max(0, end - start);
+    return {
+      orientation: view.node.querySelector('.jp-taskscope-LogView-split').dataset.orientation,
+      grid: box(grid.node),
+      shown: grid.columns.shown,
+      detail: view.detail.isVisible ? box(view.detail.node) : null,
+      columns,
+      maxScrollX: grid.maxScrollX,
+      messagePx,
+      messageChars: Math.floor(messagePx / charWidth)
+    };
+  });
+}
+
+/** Move the Task logs panel next to its notebook in the dock (as dragging its tab does). */
+export async function dockPanel(
+  page: IJupyterLabPageFixture,
+  mode: 'split-right' | 'split-bottom'
+): Promise<void> {
+  await page.evaluate(mode => {
+    const app = (window as any).jupyterapp;
+    const widgets = Array.from(app.shell.widgets('main') as Iterable<any>);
+    const panel = widgets.find((w: any) => w.node.classList.contains('jp-taskscope-LogPanel'));
+    const notebook = widgets.find((w: any) => w.node.classList.contains('jp-NotebookPanel'));
+    app.shell.add(panel, 'main', { mode, ref: (notebook as any).id });
+    app.shell.activateById((panel as any).id);
+  }, mode);
+  // the dock lays out on the next frames
+  await page.waitForTimeout(300);
+}

@@ -9,6 +9,8 @@ import { expect, test } from '@jupyterlab/galata';
 import {
   activateNotebook,
   clickRow,
+  dockPanel,
+  gridLayout,
   lastLine,
   MIXED,
   reloadPage,
@@ -287,5 +289,149 @@ test.describe('Task logs panel', () => {
     expect((await panel.boundingBox())!.y).toBeGreaterThanOrEqual(
       notebookBox!.y + notebookBox!.height - 2
     );
+  });
+});
+
+/** Long lines from a long logger name: what a narrow grid must still show readably. */
+const LONG_LINES = [
+  'pool = ts.logger.getLogger("demo.pool.scheduler")',
+  'for i in range(30): pool.warning("task %d waited %.1f s for a worker slot; all 4 workers of the pool were busy", i, i / 10)',
+  'ts.logger.dataset.count()'
+].join('\n');
+
+/**
+ * The least of the message column a reader should see without scrolling sideways, in
+ * characters: its usual width beside the detail in a panel docked below the notebook,
+ * and in a panel docked right of it (~470 px with the file browser open, where only the
+ * time and level columns stay beside the message) a little less.
+ */
+const READABLE_CHARS = { below: 40, right: 32 };
+
+test.describe('Task logs panel in a 1280x800 window', () => {
+  test.use({ viewport: { width: 1280, height: 800 } });
+
+  test('keeps the message column readable with the detail open, below and right of its notebook', async ({
+    page
+  }, testInfo) => {
+    await openNotebook(page, 'panel-narrow.ipynb');
+    await run(page, START_AND_LOG(60));
+    const all = Number(lastLine(await run(page, LONG_LINES)));
+    const panel = await openPanel(page);
+    const state = await waitForPanel(
+      page,
+      s => s.count === all && s.messages.length > 3 && s.messages.every(m => m !== '')
+    );
+    const detail = panel.locator('.jp-taskscope-Detail');
+    const message = detail.locator('.jp-taskscope-Detail-message');
+    const pick = state.last - state.first - 1;
+
+    for (const [dock, name] of [
+      ['split-bottom', 'below'],
+      ['split-right', 'right']
+    ] as const) {
+      await dockPanel(page, dock);
+      const { first, last, messages } = await waitForPanel(
+        page,
+        s => s.last > s.first + 2 && s.messages.every(m => m !== '')
+      );
+      // moved right after a key press, the grid grew taller: still following
+      expect((await panelState(page)).following).toBe(true);
+      const row = Math.min(first + pick, last - 1);
+      await clickRow(page, row);
+      await expect(detail).toBeVisible();
+      await expect(message).toHaveText(messages[row - first]);
+      // the layout settles on the next frames
+      await expect.poll(async () => (await gridLayout(page)).maxScrollX).toBe(0);
+      const layout = await gridLayout(page);
+      await shoot(testInfo, `panel-narrow-${name}-light.png`, file =>
+        page.screenshot({ path: file })
+      );
+      await setTheme(page, 'JupyterLab Dark');
+      await page.waitForTimeout(500); // the grid repaints in the new colours
+      await shoot(testInfo, `panel-narrow-${name}-dark.png`, file =>
+        page.screenshot({ path: file })
+      );
+      await setTheme(page, 'JupyterLab Light');
+
+      // every column shown fits, and the message column keeps a readable width
+      expect(layout.maxScrollX).toBe(0);
+      expect(layout.messageChars).toBeGreaterThanOrEqual(READABLE_CHARS[name]);
+      expect(layout.shown.slice(0, 2)).toEqual(['time', 'level']);
+      expect(layout.shown[layout.shown.length - 1]).toBe('message');
+      const { grid, detail: pane } = layout;
+      expect(pane).not.toBeNull();
+      if (name === 'below') {
+        // a wide, short panel: the detail beside the grid
+        expect(layout.orientation).toBe('horizontal');
+        expect(pane!.x).toBeGreaterThanOrEqual(grid.x + grid.width - 1);
+        expect(pane!.width).toBeGreaterThanOrEqual(200);
+        expect(grid.height).toBeGreaterThanOrEqual(120);
+      } else {
+        // a narrow, tall panel: the detail below the grid, as wide as it
+        expect(layout.orientation).toBe('vertical');
+        expect(pane!.y).toBeGreaterThanOrEqual(grid.y + grid.height - 1);
+        expect(Math.abs(pane!.width - grid.width)).toBeLessThanOrEqual(2);
+        expect(pane!.height).toBeGreaterThanOrEqual(100);
+        expect(grid.height).toBeGreaterThanOrEqual(150);
+      }
+      // the selected row is still on screen
+      const after = await panelState(page);
+      expect(row).toBeGreaterThanOrEqual(after.first);
+      expect(row).toBeLessThanOrEqual(after.last);
+
+      // the arrow keys still move the selection, and the detail with it
+      await page.keyboard.press('ArrowUp');
+      await expect(message).toHaveText(messages[row - 1 - first]);
+      await page.keyboard.press('ArrowDown');
+      await expect(message).toHaveText(messages[row - first]);
+    }
+
+    // Escape closes the detail and leaves the keys with the grid
+    await page.keyboard.press('Escape');
+    await expect(detail).toBeHidden();
+    let layout = await gridLayout(page);
+    expect(layout.detail).toBeNull();
+    expect(layout.maxScrollX).toBe(0);
+    const split = (await panel.locator('.jp-taskscope-LogView-split').boundingBox())!;
+    expect(layout.grid.width).toBeGreaterThanOrEqual(split.width - 2);
+
+    // docked below again, detail closed: the grid is wide enough for every column
+    await dockPanel(page, 'split-bottom');
+    await expect.poll(async () => (await gridLayout(page)).shown.length).toBe(7);
+    layout = await gridLayout(page);
+    expect(layout.maxScrollX).toBe(0);
+    expect(layout.messageChars).toBeGreaterThanOrEqual(READABLE_CHARS.below);
+
+    // a column the user widened (dragging its header's edge) keeps its width, and stays
+    // when the detail opens beside the grid
+    const task = layout.shown.indexOf('task');
+    const edge =
+      layout.grid.x + 1 + layout.columns.slice(0, task + 1).reduce((a, b) => a + b, 0);
+    await page.mouse.move(edge, layout.grid.y + 10);
+    await page.mouse.down();
+    await page.mouse.move(edge + 60, layout.grid.y + 10, { steps: 4 });
+    await page.mouse.up();
+    const widened = layout.columns[task] + 60;
+    await expect
+      .poll(async () => (await gridLayout(page)).columns[task])
+      .toBeGreaterThanOrEqual(widened - 2);
+    await clickRow(page, state.last - 1);
+    await expect(detail).toBeVisible();
+    await expect.poll(async () => (await gridLayout(page)).orientation).toBe('horizontal');
+    layout = await gridLayout(page);
+    expect(layout.shown).toContain('task');
+    expect(layout.columns[layout.shown.indexOf('task')]).toBeGreaterThanOrEqual(widened - 2);
+    expect(layout.maxScrollX).toBe(0);
+    await detail.locator('.jp-taskscope-Detail-close').click();
+    await expect(detail).toBeHidden();
+    // new rows, and the columns stepping back in, leave a closed detail closed
+    const closed = (await panelState(page)).count;
+    await run(page, 'for i in range(3): log.info("after close %d", i)');
+    await waitForPanel(page, s => s.count >= closed + 3);
+    await page.waitForTimeout(500);
+    await expect(detail).toBeHidden();
+    // a click on a row opens it again
+    await clickRow(page, state.last - 1);
+    await expect(detail).toBeVisible();
   });
 });
