@@ -430,7 +430,13 @@ class Collector:
         report = self._report
         if report is None or not rows or rows[-1] is not report[0]:
             return 0
-        self._report = None
+        return self._unreport()
+
+    def _unreport(self) -> int:
+        """Take the last drop row back: its drops go into the next one. 1 (that row)."""
+        report, self._report = self._report, None
+        if report is None:
+            return 0
         with self._drop_lock:
             self._drops_reported -= report[1]
             self._drop_reasons.update(report[2])

@@ -552,7 +552,7 @@ class RemoteCollector(Collector):
         report = self._report
         if report is None or report[0] is not columns:
             return 0
-        return self._lost_report([report[0]])
+        return self._unreport()
 
 
 #: The tag of a queue item that is a console echo, ``(ECHO, kernel fd, line)``: a line
