@@ -4,6 +4,7 @@
  * Comm target `taskscope`; every message is a JSON object with an `op` and the
  * protocol `version`. Requests may carry an `id` that the reply echoes.
  */
+import type { IRow } from './generated/record';
 
 /** The comm target the kernel registers. */
 export const COMM_TARGET = 'taskscope';
@@ -59,23 +60,8 @@ export interface IStatusReply {
   status: IStatus;
 }
 
-/** One log row, DESIGN.md's columns; `created` in epoch seconds. */
-export interface IRow {
-  seq: number;
-  created: number;
-  level: string;
-  levelno: number;
-  source: string;
-  logger: string;
-  msg: string;
-  text: string;
-  hostname: string;
-  pid: number | null;
-  thread: string;
-  worker: string;
-  task: string;
-  extra: unknown;
-}
+/** One log row: the record as the kernel declares it (generated, never written here). */
+export type { IRow };
 
 /** A page of rows in reply to `query`, paged by `seq`. */
 export interface IRowsReply {

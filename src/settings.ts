@@ -6,6 +6,7 @@ import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { ISignal, Signal } from '@lumino/signaling';
 
 import { IBridgeSettings } from './bridge';
+import { SETTING_OPTIONS } from './generated/record';
 
 export interface ITaskscopeSettings {
   autoStart: boolean;
@@ -25,6 +26,19 @@ export const DEFAULT_SETTINGS: ITaskscopeSettings = {
   captureWarnings: true,
   statusRefreshRate: 4
 };
+
+/** The bridge's settings from the user's: start() options by SETTING_OPTIONS. */
+export function bridgeSettings(values: ITaskscopeSettings): IBridgeSettings {
+  // the composite holds every setting of the schema, not only the typed ones
+  const all = values as unknown as { [setting: string]: unknown };
+  const startOptions: { [option: string]: unknown } = {};
+  for (const [setting, option] of Object.entries(SETTING_OPTIONS)) {
+    if (all[setting] !== undefined) {
+      startOptions[option] = all[setting];
+    }
+  }
+  return { autoStart: values.autoStart, startOptions };
+}
 
 export class SettingsModel {
   get values(): ITaskscopeSettings {
@@ -48,18 +62,12 @@ export class SettingsModel {
     read();
   }
 
-  /** What the kernel bridge needs: autoStart and taskscope.start()'s options. */
+  /**
+   * What the kernel bridge needs: autoStart and taskscope.start()'s options, each named
+   * as the kernel declares it for its setting (SETTING_OPTIONS).
+   */
   bridgeSettings(): IBridgeSettings {
-    const v = this._values;
-    return {
-      autoStart: v.autoStart,
-      startOptions: {
-        library_level: v.captureLevel,
-        user_level: v.userLevel,
-        streams: v.capturePrint,
-        warnings: v.captureWarnings
-      }
-    };
+    return bridgeSettings(this._values);
   }
 
   private _values: ITaskscopeSettings = DEFAULT_SETTINGS;

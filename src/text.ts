@@ -3,17 +3,19 @@
  * inline table. Log text is untrusted: these helpers only ever produce plain strings, which
  * callers draw on a canvas or set as `textContent`, never as HTML.
  */
+import { INVISIBLE_SOURCE, LEVELS } from './generated/record';
+
+export { LEVELS };
 
 /** Characters shown in a grid or table cell; the detail view has the full text. */
 export const CELL_CHARS = 300;
 
 /**
  * Direction overrides and isolates, other invisible controls and line separators would let
- * log text reorder or hide what is shown around it (taskscope/display.py spells out the
- * same set for the HTML fallback).
+ * log text reorder or hide what is shown around it (the kernel's vocabulary declares the
+ * set; its HTML fallback spells out the same one).
  */
-// eslint-disable-next-line no-control-regex
-const INVISIBLE = /[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]/g;
+const INVISIBLE = new RegExp(INVISIBLE_SOURCE, 'g');
 
 /** A value as text with invisible and direction-changing characters spelled out. */
 export function visible(value: unknown): string {
@@ -63,16 +65,6 @@ export function dateTime(epoch: unknown): string {
   )}`;
 }
 
-/** The level names a filter offers, lowest first, and their numbers. */
-export const LEVELS: ReadonlyArray<[string, number]> = [
-  ['DEBUG', 10],
-  ['INFO', 20],
-  ['WARNING', 30],
-  ['ERROR', 40],
-  ['CRITICAL', 50],
-  ['SYSTEM', 999]
-];
-
 /**
  * The colour class of a level number: `debug`, `info`, `warning`, `error`, `critical` or
  * `system`. CSS maps each to theme colours (style/panel.css), the grid reads the same ones.
@@ -81,22 +73,14 @@ export type LevelClass = 'debug' | 'info' | 'warning' | 'error' | 'critical' | '
 
 export function levelClass(levelno: unknown): LevelClass {
   const n = typeof levelno === 'number' ? levelno : 0;
-  if (n >= 999) {
-    return 'system';
+  // the highest declared level at or below the number (LEVELS is lowest first)
+  let name = 'debug';
+  for (const [level, number] of LEVELS) {
+    if (n >= number) {
+      name = level.toLowerCase();
+    }
   }
-  if (n >= 50) {
-    return 'critical';
-  }
-  if (n >= 40) {
-    return 'error';
-  }
-  if (n >= 30) {
-    return 'warning';
-  }
-  if (n >= 20) {
-    return 'info';
-  }
-  return 'debug';
+  return name as LevelClass;
 }
 
 /** Where a row ran, in a few words: the worker, else the host (and pid). */

@@ -3,19 +3,10 @@
  * Every filter is evaluated in the kernel (taskscope/query.py); the front end only tidies
  * the values up (blank means no filter).
  */
+import { DURATION, FILTER_KEYS, UNIT_SECONDS } from '../generated/record';
 
-/** The filters the panel offers, in the order of the kernel's FILTERS. */
-export const FILTER_KEYS = [
-  'logger',
-  'level',
-  'source',
-  'task',
-  'worker',
-  'hostname',
-  'text',
-  'since',
-  'until'
-] as const;
+/** The filters the panel offers: the kernel's, in its order. */
+export { FILTER_KEYS };
 
 export type FilterKey = (typeof FILTER_KEYS)[number];
 
@@ -26,17 +17,6 @@ export type IFilter = { [K in FilterKey]?: string };
 export const KERNEL_WORKER = '(kernel)';
 
 const EPOCH = /^\s*\d+(\.\d+)?\s*$/;
-/** The kernel's durations ("30s", "10min", "1.5 hours"; taskscope/query.py). */
-const DURATION =
-  /^\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|secs?|seconds?|m|mins?|minutes?|h|hrs?|hours?|d|days?|w|weeks?)\s*$/i;
-const UNIT_SECONDS: { [unit: string]: number } = {
-  ms: 0.001,
-  s: 1,
-  m: 60,
-  h: 3600,
-  d: 86400,
-  w: 604800
-};
 
 /** A time filter as epoch seconds when it is one or relative to `now`; else as typed. */
 function timeValue(value: string, now?: number): string | number {
@@ -49,6 +29,7 @@ function timeValue(value: string, now?: number): string | number {
   if (value.toLowerCase() === 'now') {
     return now;
   }
+  // the kernel's durations ("30s", "10min", "1.5 hours"), as its vocabulary declares them
   const match = DURATION.exec(value);
   if (!match) {
     return value; // an ISO datetime: the kernel reads it (and names a mistake)

@@ -5,13 +5,11 @@
 import { ISignal, Signal } from '@lumino/signaling';
 import { Widget } from '@lumino/widgets';
 
-import { LEVELS } from '../text';
-import { FilterKey, IFilter, KERNEL_WORKER } from './filter';
+import { LEVELS, SOURCES } from '../generated/record';
+import { FILTER_KEYS, FilterKey, IFilter, KERNEL_WORKER } from './filter';
 
 /** Typing settles this long before the filter applies; Enter applies at once. */
 const DEBOUNCE_MS = 300;
-
-const SOURCES = ['user', 'library', 'runtime', 'print', 'system'];
 
 interface IField {
   key: FilterKey;
@@ -21,25 +19,32 @@ interface IField {
   placeholder?: string;
 }
 
-const FIELDS: IField[] = [
-  { key: 'text', label: 'Text', placeholder: 'Search messages' },
-  {
-    key: 'level',
+/** How a filter's field looks, where it is more than a text field named after the key. */
+const FIELD_LOOKS: { [K in FilterKey]?: Omit<IField, 'key'> } = {
+  text: { label: 'Text', placeholder: 'Search messages' },
+  level: {
     label: 'Level',
     choices: [['', 'Any level'], ...LEVELS.map(([name]): [string, string] => [name, `${name}+`])]
   },
-  {
-    key: 'source',
+  source: {
     label: 'Source',
     choices: [['', 'Any source'], ...SOURCES.map((s): [string, string] => [s, s])]
   },
-  { key: 'logger', label: 'Logger', placeholder: 'Logger, e.g. app.*' },
-  { key: 'task', label: 'Task', placeholder: 'Task, e.g. work-*' },
-  { key: 'worker', label: 'Worker', placeholder: 'Worker' },
-  { key: 'hostname', label: 'Host', placeholder: 'Host' },
-  { key: 'since', label: 'Since', placeholder: 'Since: 10min, ISO date' },
-  { key: 'until', label: 'Until', placeholder: 'Until: ISO date' }
-];
+  logger: { label: 'Logger', placeholder: 'Logger, e.g. app.*' },
+  task: { label: 'Task', placeholder: 'Task, e.g. work-*' },
+  worker: { label: 'Worker', placeholder: 'Worker' },
+  hostname: { label: 'Host', placeholder: 'Host' },
+  since: { label: 'Since', placeholder: 'Since: 10min, ISO date' },
+  until: { label: 'Until', placeholder: 'Until: ISO date' }
+};
+
+/** A field for every filter the kernel takes, the text search first. */
+const FIELDS: IField[] = [...FILTER_KEYS]
+  .sort((a, b) => Number(b === 'text') - Number(a === 'text'))
+  .map(key => {
+    const label = key.charAt(0).toUpperCase() + key.slice(1);
+    return { key, ...(FIELD_LOOKS[key] ?? { label, placeholder: label }) };
+  });
 
 export class FilterBar extends Widget {
   constructor() {

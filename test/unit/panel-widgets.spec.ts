@@ -7,7 +7,7 @@ import { Widget } from '@lumino/widgets';
 
 import { RowDetail } from '../../src/panel/detail';
 import { FilterBar } from '../../src/panel/filterbar';
-import { IFilter } from '../../src/panel/filter';
+import { FILTER_KEYS, IFilter } from '../../src/panel/filter';
 import { IRow } from '../../src/protocol';
 import { PAYLOADS } from './payloads';
 
@@ -106,10 +106,16 @@ describe('FilterBar', () => {
   const field = (key: string) =>
     bar.node.querySelector<HTMLInputElement | HTMLSelectElement>(`[data-filter="${key}"]`)!;
 
-  it('has a field for every kernel filter', () => {
-    for (const key of ['logger', 'level', 'source', 'task', 'worker', 'hostname', 'text', 'since', 'until']) {
+  it('has a field for every kernel filter, the text search first', () => {
+    expect(FILTER_KEYS).toContain('hostname');
+    for (const key of FILTER_KEYS) {
       expect(field(key)).not.toBeNull();
     }
+    const fields = Array.from(bar.node.querySelectorAll<HTMLElement>('[data-filter]'));
+    expect(fields.map(f => f.dataset.filter)).toEqual([
+      'text',
+      ...FILTER_KEYS.filter(key => key !== 'text')
+    ]);
   });
 
   it('applies typing once it settles, Enter and choices at once', () => {
