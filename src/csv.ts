@@ -4,25 +4,12 @@
  * `@`, tab or carriage return as a formula: such text cells get a leading apostrophe
  * (OWASP's advice for CSV injection). `taskscope.logger.dataset.get()` has exact values.
  */
+import { COLUMNS } from './generated/record';
 import { IRow } from './protocol';
+import { valueOf } from './presentation';
 
-/** The columns written, DESIGN.md's record; `created` as ISO 8601 UTC. */
-export const CSV_COLUMNS: ReadonlyArray<keyof IRow> = [
-  'seq',
-  'created',
-  'level',
-  'levelno',
-  'source',
-  'logger',
-  'msg',
-  'text',
-  'hostname',
-  'pid',
-  'thread',
-  'worker',
-  'task',
-  'extra'
-];
+/** The columns written: every column of the record, in the store's order. */
+export const CSV_COLUMNS: ReadonlyArray<string> = COLUMNS.map(c => c.name);
 
 const FORMULA = /^[=+\-@\t\r]/;
 const NEEDS_QUOTES = /[",\r\n]|^\s|\s$/;
@@ -42,13 +29,14 @@ export function csvField(value: unknown): string {
   return NEEDS_QUOTES.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 }
 
-function cell(row: IRow, column: keyof IRow): unknown {
+function cell(row: IRow, column: string): unknown {
+  // created as ISO 8601 UTC: what a spreadsheet reads as a time
   if (column === 'created') {
     return typeof row.created === 'number' && isFinite(row.created)
       ? new Date(row.created * 1000).toISOString()
       : '';
   }
-  return row[column];
+  return valueOf(row, column);
 }
 
 /** The header line, CRLF-terminated. */

@@ -8,8 +8,9 @@
 import { IRenderMime } from '@jupyterlab/rendermime-interfaces';
 import { Widget } from '@lumino/widgets';
 
+import { GRID_COLUMNS } from './presentation';
 import { IRow } from './protocol';
-import { cellText, clockTime, dateTime, levelClass, visible, whereText } from './text';
+import { dateTime, levelClass, visible } from './text';
 
 export const MIME_TYPE = 'application/vnd.taskscope.table+json';
 
@@ -23,26 +24,11 @@ export interface ITableBundle {
   session_id: string | null;
 }
 
-/** The columns shown, a cell's text and the value it sorts by. */
-const COLUMNS: ReadonlyArray<{
-  id: string;
-  title: string;
-  text: (row: IRow) => string;
-  key: (row: IRow) => string | number;
-}> = [
-  { id: 'time', title: 'time', text: r => clockTime(r.created), key: r => r.created },
-  { id: 'level', title: 'level', text: r => cellText(r.level), key: r => r.levelno },
-  { id: 'source', title: 'source', text: r => cellText(r.source), key: r => r.source },
-  { id: 'logger', title: 'logger', text: r => cellText(r.logger), key: r => r.logger },
-  {
-    id: 'where',
-    title: 'worker / host',
-    text: r => cellText(whereText(r)),
-    key: r => whereText(r)
-  },
-  { id: 'task', title: 'task', text: r => cellText(r.task), key: r => r.task },
-  { id: 'msg', title: 'message', text: r => cellText(r.msg), key: r => r.msg }
-];
+/** The columns shown: the panel grid's, titled in lower case as table headers are here. */
+const COLUMNS = GRID_COLUMNS.map(column => ({
+  ...column,
+  title: column.title.toLowerCase()
+}));
 
 /** The bundle checked, or what is wrong with it. */
 export function parseBundle(data: unknown): ITableBundle | string {
@@ -122,7 +108,7 @@ export class TaskscopeTable extends Widget implements IRenderMime.IRenderer {
     COLUMNS.forEach((column, i) => {
       const th = document.createElement('th');
       th.textContent = column.title;
-      th.dataset.column = column.id;
+      th.dataset.column = column.name;
       th.scope = 'col';
       th.title = 'Sort by this column';
       th.addEventListener('click', () => this._sortBy(i));
@@ -178,11 +164,11 @@ export class TaskscopeTable extends Widget implements IRenderMime.IRenderer {
       : this._rows.slice();
     if (this._sort) {
       const { column, descending } = this._sort;
-      const key = COLUMNS[column].key;
+      const key = COLUMNS[column].sortKey;
       const sign = descending ? -1 : 1;
       rows = rows.sort((a, b) => {
-        const x = key(a) ?? '';
-        const y = key(b) ?? '';
+        const x = key(a);
+        const y = key(b);
         return (x < y ? -1 : x > y ? 1 : a.seq - b.seq) * sign;
       });
     }
@@ -253,11 +239,11 @@ function tableRow(row: IRow, index: number): HTMLTableRowElement {
   }
   for (const column of COLUMNS) {
     const td = document.createElement('td');
-    td.textContent = column.text(row);
-    if (column.id === 'level') {
+    td.textContent = column.cell(row);
+    if (column.name === 'level') {
       td.className = 'jp-taskscope-level';
       td.dataset.level = level;
-    } else if (column.id === 'msg') {
+    } else if (column.name === 'msg') {
       td.className = 'jp-taskscope-Table-msg';
     }
     tr.appendChild(td);
@@ -268,7 +254,7 @@ function tableRow(row: IRow, index: number): HTMLTableRowElement {
 /** The quick filter: a case-insensitive substring of what a row shows, or its text. */
 function matches(row: IRow, needle: string): boolean {
   return (
-    COLUMNS.some(column => column.text(row).toLowerCase().includes(needle)) ||
+    COLUMNS.some(column => column.cell(row).toLowerCase().includes(needle)) ||
     String(row.text ?? '').toLowerCase().includes(needle)
   );
 }

@@ -3,14 +3,15 @@
  *
  * The message is what a reader scans, so it keeps a readable width first: the other
  * columns give way, from their usual width down to a least one, and when that is not
- * enough the least needed of them step out (source, then task, worker / host, logger;
- * the detail view shows every field of the selected row). A column the user sized by
- * dragging its header edge keeps that width and stays. The grid draws the columns of a
+ * enough the least needed of them step out (a grid column without a width here first,
+ * then source, task, worker / host, logger; the detail view shows every field of the
+ * selected row). A column the user sized by dragging its header edge keeps that width and
+ * stays. The grid draws the columns of a
  * ColumnView: the rows of the panel's model with only the columns that show.
  */
 import { DataModel } from '@lumino/datagrid';
 
-import { COLUMNS, LogDataModel } from './model';
+import { GRID_COLUMNS as COLUMNS, LogDataModel } from './model';
 
 /** A column's widths in characters of the grid's (monospace) font. */
 interface IColumnFit {
@@ -22,15 +23,24 @@ interface IColumnFit {
   out?: number;
 }
 
-export const COLUMN_FIT: { readonly [id: string]: IColumnFit } = {
-  time: { ease: 12, least: 12 }, // HH:MM:SS.mmm, never cut
+/** The widths of the record's grid columns, by name. */
+export const COLUMN_FIT: { readonly [name: string]: IColumnFit } = {
+  created: { ease: 12, least: 12 }, // HH:MM:SS.mmm, never cut
   level: { ease: 8, least: 8 }, // CRITICAL
   source: { ease: 7, least: 7, out: 0 }, // library, runtime
   logger: { ease: 15, least: 8, out: 3 },
-  where: { ease: 15, least: 7, out: 2 },
+  worker: { ease: 15, least: 7, out: 2 }, // worker / host
   task: { ease: 12, least: 6, out: 1 },
-  message: { ease: 40, least: 16 }
+  msg: { ease: 40, least: 16 }
 };
+
+/** A grid column declared without a width here: it gives way, and steps out first. */
+export const DEFAULT_FIT: IColumnFit = { ease: 12, least: 6, out: -1 };
+
+/** A column's widths. */
+export function columnFit(name: string): IColumnFit {
+  return COLUMN_FIT[name] ?? DEFAULT_FIT;
+}
 
 /** Pixels around a cell's text: the renderer's 8 before it and a gap after. */
 export const CELL_PADDING = 12;
@@ -41,7 +51,7 @@ export function charsWidth(chars: number, charWidth: number): number {
 }
 
 /** The last column: the message, which the grid stretches over what is left. */
-export const MESSAGE = COLUMNS[COLUMNS.length - 1].id;
+export const MESSAGE = COLUMNS[COLUMNS.length - 1].name;
 
 export interface IColumnLayout {
   /** The ids of the columns that show, in the model's order. */
@@ -61,12 +71,12 @@ export function fitColumns(
 ): IColumnLayout {
   const px = (chars: number) => charsWidth(chars, charWidth);
   const widths = new Map<string, number>();
-  const all = COLUMNS.map(c => c.id);
+  const all = COLUMNS.map(c => c.name);
   // what the columns that never give way take: user-sized ones, time and level
   let budget = width;
   const giving: string[] = [];
   for (const id of all) {
-    const fit = COLUMN_FIT[id];
+    const fit = columnFit(id);
     const user = userWidths.get(id);
     if (user !== undefined) {
       widths.set(id, user);
@@ -80,14 +90,14 @@ export function fitColumns(
       giving.push(id);
     }
   }
-  const message = COLUMN_FIT[MESSAGE];
+  const message = columnFit(MESSAGE);
   const userMessage = userWidths.has(MESSAGE);
   const room = budget - (userMessage ? 0 : px(message.ease));
   // the columns that give way: to their least width, then out in order
   const sum = (ids: string[], of: 'ease' | 'least') =>
-    ids.reduce((total, id) => total + px(COLUMN_FIT[id][of]), 0);
+    ids.reduce((total, id) => total + px(columnFit(id)[of]), 0);
   const staying = [...giving];
-  const order = [...giving].sort((a, b) => COLUMN_FIT[a].out! - COLUMN_FIT[b].out!);
+  const order = [...giving].sort((a, b) => columnFit(a).out! - columnFit(b).out!);
   while (sum(staying, 'least') > room && order.length) {
     staying.splice(staying.indexOf(order.shift()!), 1);
   }
@@ -96,7 +106,7 @@ export function fitColumns(
   // between least and ease: each gets the same share of what is between them
   const share = ease <= room ? 1 : least >= room ? 0 : (room - least) / (ease - least);
   for (const id of staying) {
-    const fit = COLUMN_FIT[id];
+    const fit = columnFit(id);
     const size = Math.floor(px(fit.least) + (px(fit.ease) - px(fit.least)) * share);
     widths.set(id, size);
     budget -= size;
@@ -118,9 +128,9 @@ export function readableWidth(
   userWidths: ReadonlyMap<string, number> = new Map()
 ): number {
   const px = (chars: number) => charsWidth(chars, charWidth);
-  return COLUMNS.reduce((total, { id }) => {
-    const fit = COLUMN_FIT[id];
-    return total + (userWidths.get(id) ?? px(id === MESSAGE ? fit.ease : fit.least));
+  return COLUMNS.reduce((total, { name }) => {
+    const fit = columnFit(name);
+    return total + (userWidths.get(name) ?? px(name === MESSAGE ? fit.ease : fit.least));
   }, 0);
 }
 
@@ -141,23 +151,23 @@ export class ColumnView extends DataModel {
 
   /** The ids of the columns shown, in order. */
   get shown(): string[] {
-    return this._shown.map(i => COLUMNS[i].id);
+    return this._shown.map(i => COLUMNS[i].name);
   }
 
   /** The id of a shown column. */
   idAt(column: number): string | undefined {
     const index = this._shown[column];
-    return index === undefined ? undefined : COLUMNS[index].id;
+    return index === undefined ? undefined : COLUMNS[index].name;
   }
 
   /** The shown column of an id (-1 when it does not show). */
   columnOf(id: string): number {
-    return this._shown.findIndex(i => COLUMNS[i].id === id);
+    return this._shown.findIndex(i => COLUMNS[i].name === id);
   }
 
   /** Show these columns (ids, in any order): the grid keeps the others' widths. */
   show(ids: ReadonlyArray<string>): void {
-    const next = COLUMNS.map((c, i) => (ids.includes(c.id) ? i : -1)).filter(i => i >= 0);
+    const next = COLUMNS.map((c, i) => (ids.includes(c.name) ? i : -1)).filter(i => i >= 0);
     // out first, from the right, then in, from the left: each change names the index
     // the grid's columns have at that moment
     for (let column = this._shown.length - 1; column >= 0; column--) {

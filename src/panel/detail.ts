@@ -1,25 +1,15 @@
 /**
- * One row in full: the message, the whole text with its traceback, the structured `extra`
- * fields and where it ran. Every value is set as textContent: log text is untrusted.
+ * One row in full: every column of the record. The level and the message head it, the
+ * whole text with its traceback and the structured `extra` fields are blocks of their own,
+ * and the other columns are facts under their declared titles (src/presentation.ts).
+ * Every value is set as textContent: log text is untrusted.
  */
 import { ISignal, Signal } from '@lumino/signaling';
 import { Widget } from '@lumino/widgets';
 
 import { IRow } from '../protocol';
-import { dateTime, levelClass, visible } from '../text';
-
-/** The facts of where and when a row ran, in the order shown. */
-const FACTS: ReadonlyArray<[string, (row: IRow) => unknown]> = [
-  ['time', row => dateTime(row.created)],
-  ['logger', row => row.logger],
-  ['source', row => row.source],
-  ['host', row => row.hostname],
-  ['pid', row => row.pid],
-  ['thread', row => row.thread],
-  ['worker', row => row.worker || '(kernel)'],
-  ['task', row => row.task],
-  ['seq', row => row.seq]
-];
+import { DETAIL_COLUMNS, plainText } from '../presentation';
+import { levelClass, visible } from '../text';
 
 export class RowDetail extends Widget {
   constructor() {
@@ -57,22 +47,24 @@ export class RowDetail extends Widget {
     close.addEventListener('click', () => this._closed.emit());
     head.append(level, element('span', 'jp-taskscope-Detail-message', visible(row.msg)), close);
     const facts = element('dl', 'jp-taskscope-Detail-facts');
-    for (const [name, get] of FACTS) {
-      const value = get(row);
-      if (value === '' || value === null || value === undefined) {
+    const sections: HTMLElement[] = [];
+    for (const column of DETAIL_COLUMNS) {
+      const value = column.value(row);
+      if (column.place === 'head' || value === '' || value === null || value === undefined) {
         continue;
       }
-      facts.append(element('dt', '', name), element('dd', '', visible(value)));
+      if (column.place === 'fact') {
+        facts.append(
+          element('dt', '', column.title),
+          element('dd', '', visible(plainText(value)))
+        );
+      } else if (!(column.name === 'text' && value === row.msg)) {
+        // (a text that only repeats the message says nothing more)
+        const text = typeof value === 'string' ? value : JSON.stringify(value, null, 2);
+        sections.push(section(column.title, text));
+      }
     }
-    node.append(head, facts);
-    if (row.text && row.text !== row.msg) {
-      node.append(section('Text', row.text));
-    }
-    if (row.extra !== null && row.extra !== undefined) {
-      const extra =
-        typeof row.extra === 'string' ? row.extra : JSON.stringify(row.extra, null, 2);
-      node.append(section('Extra', extra));
-    }
+    node.append(head, facts, ...sections);
   }
 
   private _row: IRow | null = null;

@@ -12,25 +12,13 @@ import { DataModel } from '@lumino/datagrid';
 import { ISignal, Signal } from '@lumino/signaling';
 
 import { IIndexReply, IRow } from '../protocol';
-import { cellText, clockTime, whereText } from '../text';
+import { GRID_COLUMNS } from '../presentation';
 import { BlockIndex } from './blockindex';
 import { IFilter, kernelFilter } from './filter';
 import { IRowSource } from './source';
 
-/** The grid's columns: DESIGN.md's record, as a person reads a log. */
-export const COLUMNS: ReadonlyArray<{
-  id: string;
-  title: string;
-  cell: (row: IRow) => string;
-}> = [
-  { id: 'time', title: 'Time', cell: row => clockTime(row.created) },
-  { id: 'level', title: 'Level', cell: row => cellText(row.level) },
-  { id: 'source', title: 'Source', cell: row => cellText(row.source) },
-  { id: 'logger', title: 'Logger', cell: row => cellText(row.logger) },
-  { id: 'where', title: 'Worker / host', cell: row => cellText(whereText(row)) },
-  { id: 'task', title: 'Task', cell: row => cellText(row.task) },
-  { id: 'message', title: 'Message', cell: row => cellText(row.msg) }
-];
+/** The grid's columns: the record's `grid` columns, as a person reads a log. */
+export { GRID_COLUMNS };
 
 /** Rows per block: one keyset page. */
 export const BLOCK_SIZE = 250;
@@ -122,12 +110,12 @@ export class LogDataModel extends DataModel {
   }
 
   columnCount(region: DataModel.ColumnRegion): number {
-    return region === 'body' ? COLUMNS.length : 0;
+    return region === 'body' ? GRID_COLUMNS.length : 0;
   }
 
   data(region: DataModel.CellRegion, row: number, column: number): string {
     if (region === 'column-header') {
-      return COLUMNS[column]?.title ?? '';
+      return GRID_COLUMNS[column]?.title ?? '';
     }
     if (region !== 'body') {
       return '';
@@ -138,7 +126,7 @@ export class LogDataModel extends DataModel {
       return '';
     }
     if (!held.cells) {
-      held.cells = COLUMNS.map(c => c.cell(held.row));
+      held.cells = GRID_COLUMNS.map(c => c.cell(held.row));
     }
     return held.cells[column] ?? '';
   }
@@ -444,7 +432,7 @@ export class LogDataModel extends DataModel {
         row: number * this._blockSize,
         rowSpan: rows.length,
         column: 0,
-        columnSpan: COLUMNS.length
+        columnSpan: GRID_COLUMNS.length
       });
     } finally {
       view.inFlight.delete(number);

@@ -14,14 +14,14 @@ import {
   fitColumns,
   readableWidth
 } from '../../src/panel/columns';
-import { COLUMNS, LogDataModel } from '../../src/panel/model';
+import { GRID_COLUMNS as COLUMNS, LogDataModel } from '../../src/panel/model';
 import { detailOrientation } from '../../src/panel/widget';
 import { FakeStore } from './fakestore';
 
 /** A 13px monospace font's character. */
 const CHAR = 7.8;
 const px = (chars: number) => charsWidth(chars, CHAR);
-const ALL = COLUMNS.map(c => c.id);
+const ALL = COLUMNS.map(c => c.name);
 const total = (widths: Map<string, number>) =>
   Array.from(widths.values()).reduce((a, b) => a + b, 0);
 
@@ -41,26 +41,26 @@ describe('fitColumns', () => {
   });
 
   it('keeps the message readable as the grid narrows: the others give way, then step out', () => {
-    const always = px(12) + px(8); // time and level
+    const always = px(12) + px(8); // created (the time) and level
     let before = ALL;
     for (let width = 1200; width >= 200; width -= 5) {
       const { shown, widths } = fitColumns(width, CHAR);
       // the same columns in the same order, fewer as the grid narrows
       expect(shown).toEqual(ALL.filter(id => shown.includes(id)));
       expect(shown.every(id => before.includes(id))).toBe(true);
-      expect(shown.slice(0, 2)).toEqual(['time', 'level']);
-      expect(shown[shown.length - 1]).toBe('message');
+      expect(shown.slice(0, 2)).toEqual(['created', 'level']);
+      expect(shown[shown.length - 1]).toBe('msg');
       // out in order: source, then task, worker / host, logger
-      const out = ['source', 'task', 'where', 'logger'].filter(id => !shown.includes(id));
-      expect(out).toEqual(['source', 'task', 'where', 'logger'].slice(0, out.length));
-      const message = widths.get('message')!;
+      const out = ['source', 'task', 'worker', 'logger'].filter(id => !shown.includes(id));
+      expect(out).toEqual(['source', 'task', 'worker', 'logger'].slice(0, out.length));
+      const message = widths.get('msg')!;
       if (width >= always + px(40)) {
         // everything fits, and the message has its usual 40 characters
         expect(total(widths)).toBeLessThanOrEqual(width);
         expect(message).toBeGreaterThanOrEqual(px(40));
       } else {
         // only time and level beside it: the message takes the rest, down to 16 characters
-        expect(shown).toEqual(['time', 'level', 'message']);
+        expect(shown).toEqual(['created', 'level', 'msg']);
         expect(message).toBe(Math.max(px(16), width - always));
       }
       for (const id of shown) {
@@ -73,19 +73,19 @@ describe('fitColumns', () => {
   it('keeps the widths the user set, and their columns', () => {
     const user = new Map([
       ['task', 200],
-      ['message', 500]
+      ['msg', 500]
     ]);
     const { shown, widths } = fitColumns(400, CHAR, user);
-    expect(shown).toEqual(['time', 'level', 'task', 'message']);
+    expect(shown).toEqual(['created', 'level', 'task', 'msg']);
     expect(widths.get('task')).toBe(200);
-    expect(widths.get('message')).toBe(500);
+    expect(widths.get('msg')).toBe(500);
   });
 
   it('says how wide a grid keeps every column and the usual message', () => {
     const width = readableWidth(CHAR);
     let fit = fitColumns(width, CHAR);
     expect(fit.shown).toEqual(ALL);
-    expect(fit.widths.get('message')).toBe(px(40));
+    expect(fit.widths.get('msg')).toBe(px(40));
     fit = fitColumns(width - 1, CHAR);
     expect(fit.shown).not.toContain('source');
     expect(readableWidth(CHAR, new Map([['logger', 300]]))).toBe(
@@ -111,8 +111,8 @@ describe('ColumnView', () => {
       }
     });
 
-    view.show(['time', 'level', 'logger', 'message']);
-    expect(view.shown).toEqual(['time', 'level', 'logger', 'message']);
+    view.show(['created', 'level', 'logger', 'msg']);
+    expect(view.shown).toEqual(['created', 'level', 'logger', 'msg']);
     expect(mirror).toEqual(view.shown);
     expect(view.columnCount('body')).toBe(4);
     expect(view.rowCount('body')).toBe(10);
@@ -133,7 +133,7 @@ describe('ColumnView', () => {
     expect(view.data('body', 3, 6)).toBe('message 4');
 
     // the model's changes pass through, its cells over the columns shown
-    view.show(['time', 'message']);
+    view.show(['created', 'msg']);
     changes.length = 0;
     await model.refresh();
     view.data('body', 7, 1);

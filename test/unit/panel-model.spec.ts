@@ -9,10 +9,10 @@ import { DataModel } from '@lumino/datagrid';
 
 import { BlockIndex } from '../../src/panel/blockindex';
 import { kernelFilter } from '../../src/panel/filter';
-import { COLUMNS, LogDataModel } from '../../src/panel/model';
+import { GRID_COLUMNS as COLUMNS, LogDataModel } from '../../src/panel/model';
 import { FakeStore, fakeRow } from './fakestore';
 
-const MESSAGE = COLUMNS.findIndex(c => c.id === 'message');
+const MESSAGE = COLUMNS.findIndex(c => c.name === 'msg');
 
 /** Let every pending promise (fake replies, pumps) run. */
 async function settle(): Promise<void> {

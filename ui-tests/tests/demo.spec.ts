@@ -31,7 +31,7 @@ const IMAGES = process.env.TASKSCOPE_README_SHOTS
   : SHOTS;
 const ITEM = '.jp-NotebookPanel-toolbar .jp-taskscope-ToolbarItem';
 const STATUS_ITEM = '.jp-taskscope-StatusItem';
-/** The panel grid's "Worker / host" column (src/panel/model.ts). */
+/** The panel grid's "Worker / host" column, `worker` (src/presentation.ts). */
 const WHERE_COLUMN = 4;
 
 test.use({ viewport: { width: 1280, height: 800 } });

@@ -286,7 +286,7 @@ export interface IGridLayout {
   orientation: string;
   grid: { x: number; y: number; width: number; height: number };
   detail: { x: number; y: number; width: number; height: number } | null;
-  /** The ids of the columns that show, the message last. */
+  /** The record names of the columns that show, the message (msg) last. */
   shown: string[];
   /** Every shown column's drawn width, the message column last. */
   columns: number[];

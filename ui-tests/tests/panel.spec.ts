@@ -356,8 +356,8 @@ test.describe('Task logs panel in a 1280x800 window', () => {
       // every column shown fits, and the message column keeps a readable width
       expect(layout.maxScrollX).toBe(0);
       expect(layout.messageChars).toBeGreaterThanOrEqual(READABLE_CHARS[name]);
-      expect(layout.shown.slice(0, 2)).toEqual(['time', 'level']);
-      expect(layout.shown[layout.shown.length - 1]).toBe('message');
+      expect(layout.shown.slice(0, 2)).toEqual(['created', 'level']);
+      expect(layout.shown[layout.shown.length - 1]).toBe('msg');
       const { grid, detail: pane } = layout;
       expect(pane).not.toBeNull();
       if (name === 'below') {
