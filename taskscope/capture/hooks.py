@@ -1,7 +1,7 @@
 """Where rows come from: logging, stdout/stderr, warnings and uncaught exceptions.
 
 Every hook here does the least it can on the emitting thread: take the fields it needs
-and append an item to the collector's queue (see :mod:`taskscope.collector`). Building
+and append an item to the writer's queue (see :mod:`taskscope.writer.core`). Building
 the row (formatting, tracebacks, JSON) happens later on the writer thread.
 
 What we install is recorded in :class:`Capture` and put back exactly as found at
@@ -23,9 +23,10 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from . import record, safe
-from .collector import Collector, Item, converter, quiet, quiet_threads
-from .record import Caps, Row
+from ..record import safe, sources
+from ..record.rows import Caps, Row, make_row
+from ..writer.core import Item, Writer, converter
+from ..writer.quiet import quiet, quiet_threads
 
 _get_ident = threading.get_ident
 _now = time.time
@@ -88,7 +89,7 @@ def _record_row(item: Item, caps: Caps) -> Row:
     """Convert: a snapshot of a LogRecord into a row (on the writer thread)."""
     (_, created, levelno, levelname, name, msg, args, thread, process,
      exc_info, exc_text, stack_info, extra, source) = item
-    return record.make_row(
+    return make_row(
         created, levelno, source, name, safe.format_message(msg, args), caps,
         thread=thread or "",
         detail=_record_detail(exc_info, exc_text, stack_info),
@@ -127,17 +128,17 @@ class CaptureHandler(logging.Handler):
     (appending to a deque needs none), no formatting, no I/O, and every value it reads
     is a closure variable rather than an attribute. Records below the capture level of
     their source are skipped. ``tag`` (remote processes): the task running in the
-    emitting thread is added to the item (see ``taskscope.remote.TaskTag``).
+    emitting thread is added to the item (see ``taskscope.remote.emitter.TaskTag``).
     """
 
-    def __init__(self, collector: Collector, thresholds: dict[str, int], tag: Any = None) -> None:
+    def __init__(self, writer: Writer, thresholds: dict[str, int], tag: Any = None) -> None:
         super().__init__(logging.NOTSET)
-        self.collector = collector
+        self.writer = writer
         self.thresholds = dict(thresholds)
         self._classes: dict[str, tuple[str, int]] = {}
         self.policy: LevelPolicy | None = None
         #: ``echo(stream, text)``: told what our last-resort printing wrote (see
-        #: ``taskscope.remote.RemoteCapture``: a console shared with the kernel).
+        #: ``taskscope.remote.emitter.RemoteCapture``: a console shared with the kernel).
         self.echo: Callable[[Any, str], None] | None = None
         self.handle = self.emit = _handle_for(self, tag)  # type: ignore[method-assign]
 
@@ -153,7 +154,7 @@ class CaptureHandler(logging.Handler):
         self._classes.clear()
 
     def _classify(self, name: str) -> tuple[str, int]:
-        source = record.source_of(name)
+        source = sources.source_of(name)
         found = self._classes[name] = (source, self.thresholds[source])
         return found
 
@@ -200,8 +201,8 @@ def _handle_for(handler: CaptureHandler, tag: Any) -> Callable[[logging.LogRecor
     them, while a tuple of strings and numbers is untracked by it. A full queue counts
     a drop and moves on. Never raises. One function on purpose: every call costs here.
     """
-    collector = handler.collector
-    queue, queue_size, wake_at, wake = collector.queue, collector.queue_size, collector.wake_at, collector.wake
+    writer = handler.writer
+    queue, queue_size, wake_at, wake = writer.queue, writer.queue_size, writer.wake_at, writer.wake
     classes, classify, last_resort = handler._classes, handler._classify, handler._last_resort
     local, attr, runs = (tag.local, tag.attr, tag.runs) if tag is not None else (None, "", None)
     tag_name = "log" if tag is None else "tlog"  # "tlog": a "log" item + (task key, run_id)
@@ -221,7 +222,7 @@ def _handle_for(handler: CaptureHandler, tag: Any) -> Callable[[logging.LogRecor
                 return True
             waiting = len(queue)
             if waiting >= queue_size:
-                collector.count_drop()
+                writer.count_drop()
             else:
                 msg, args = rec.msg, rec.args
                 if args and (type(args) is not tuple or not (  # one or two arguments: no call
@@ -335,7 +336,7 @@ class LevelPolicy:
     def apply(self) -> None:
         """Guard the other handlers, then lower the user loggers and the root."""
         self.guard_handlers()
-        for name in sorted(record.user_logger_names()):
+        for name in sorted(sources.user_logger_names()):
             self.apply_user(name)
         root = logging.root
         if "root" not in self._lowered and self.library_level < root.level:
@@ -384,8 +385,8 @@ _NATURAL_KEY = "taskscope-natural-level"
 def _line_row(item: Item, caps: Caps) -> Row:
     """Convert: one complete output line into a row (``dropped``: characters cut already)."""
     _, created, stream, levelno, line, thread, dropped = item
-    return record.make_row(
-        created, levelno, record.PRINT, stream, terminal_line(line), caps,
+    return make_row(
+        created, levelno, sources.PRINT, stream, terminal_line(line), caps,
         thread=thread, dropped=dropped,
     )
 
@@ -425,13 +426,13 @@ class StreamTee:
     """
 
     _own = frozenset({
-        "inner", "stream", "levelno", "collector", "capturing", "line_cap", "write", "take",
+        "inner", "stream", "levelno", "writer", "capturing", "line_cap", "write", "take",
         "_partial", "_overflow", "_buffer",
     })
 
-    def __init__(self, inner: Any, stream: str, levelno: int, collector: Collector, line_cap: int) -> None:
+    def __init__(self, inner: Any, stream: str, levelno: int, writer: Writer, line_cap: int) -> None:
         own = {
-            "inner": inner, "stream": stream, "levelno": levelno, "collector": collector,
+            "inner": inner, "stream": stream, "levelno": levelno, "writer": writer,
             "capturing": True, "line_cap": line_cap, "_partial": {}, "_overflow": {}, "_buffer": None,
         }
         vars(self).update(own)
@@ -451,7 +452,7 @@ class StreamTee:
         for ident in list(partial):
             pieces = partial.pop(ident, None)
             if pieces and ident not in quiet_threads:
-                self.collector.offer(_line_item(
+                self.writer.offer(_line_item(
                     self, "".join(pieces), names.get(ident, f"thread {ident}"), overflow.pop(ident, 0)))
 
     @property
@@ -499,11 +500,11 @@ def _line_writer(own: dict[str, Any]) -> tuple[Callable[[str], Any], Callable[..
     partial: dict[int, list[str]] = own["_partial"]
     overflow: dict[int, int] = own["_overflow"]
     inner = own["inner"]
-    collector: Collector = own["collector"]
+    writer: Writer = own["writer"]
     line_cap: int = own["line_cap"]
     stream: str = own["stream"]
     levelno: int = own["levelno"]
-    queue, queue_size, wake_at, wake = collector.queue, collector.queue_size, collector.wake_at, collector.wake
+    queue, queue_size, wake_at, wake = writer.queue, writer.queue_size, writer.wake_at, writer.wake
 
     def write(text: str) -> Any:
         """Write through, then keep the text: the hot path of every ``print``.
@@ -544,11 +545,11 @@ def _line_writer(own: dict[str, Any]) -> tuple[Callable[[str], Any], Callable[..
             return
         lines = (text if pieces is None else "".join(pieces) + text).split("\n")
         rest = lines.pop()
-        for line in lines:  # collector.offer, inlined: this runs for every printed line
+        for line in lines:  # writer.offer, inlined: this runs for every printed line
             dropped = overflow.pop(ident, 0) if overflow else 0
             waiting = len(queue)
             if waiting >= queue_size:
-                collector.count_drop()
+                writer.count_drop()
                 continue
             queue.append(("line", _now(), stream, levelno, line, thread or _current_thread().name, dropped))
             if waiting + 1 == wake_at:
@@ -685,8 +686,8 @@ def _warning_row(item: Item, caps: Caps) -> Row:
     logger = module_for_file(safe.safe_str(filename))
     msg = f"{name}: {safe.safe_str(message)}"
     where = f"{filename}:{lineno}"
-    return record.make_row(
-        created, logging.WARNING, record.source_of(logger), logger, msg, caps, thread=thread,
+    return make_row(
+        created, logging.WARNING, sources.source_of(logger), logger, msg, caps, thread=thread,
         detail=f"  {where}",
         extra=safe.to_json({"category": name, "filename": safe.safe_str(filename), "lineno": lineno}, caps.extra),
     )
@@ -698,8 +699,8 @@ def _exception_row(item: Item, caps: Caps) -> Row:
     _, created, exc, logger, thread, extra = item
     name = type(exc).__name__
     msg = f"{name}: {safe.safe_str(exc)}" if not isinstance(exc, RecursionError) else f"{name}"
-    return record.make_row(
-        created, logging.ERROR, record.source_of(logger), logger, msg, caps, thread=thread,
+    return make_row(
+        created, logging.ERROR, sources.source_of(logger), logger, msg, caps, thread=thread,
         detail=format_exception(exc),
         extra=safe.to_json({"exception": name, **extra}, caps.extra),
     )
@@ -710,7 +711,7 @@ class Capture:
 
     def __init__(
         self,
-        collector: Collector,
+        writer: Writer,
         *,
         user_level: int = logging.DEBUG,
         library_level: int = logging.INFO,
@@ -720,14 +721,14 @@ class Capture:
         nonpropagating: tuple[str, ...] = NONPROPAGATING,
         tag: Any = None,
     ) -> None:
-        self.collector = collector
+        self.writer = writer
         thresholds = {
-            record.USER: user_level,
-            record.LIBRARY: library_level,
-            record.RUNTIME: library_level,
-            record.SYSTEM_SOURCE: library_level,
+            sources.USER: user_level,
+            sources.LIBRARY: library_level,
+            sources.RUNTIME: library_level,
+            sources.SYSTEM_SOURCE: library_level,
         }
-        self.handler = CaptureHandler(collector, thresholds, tag)
+        self.handler = CaptureHandler(writer, thresholds, tag)
         self.policy = self.handler.policy = LevelPolicy(self.handler, user_level, library_level)
         self._want_streams = streams
         self._want_warnings = warnings_
@@ -758,15 +759,15 @@ class Capture:
         self._undo.append(lambda: _remove_handler(root, self.handler))
         self.policy.apply()
         self._undo.append(self.policy.undo)
-        record.on_mark(self._on_user_logger)
-        self._undo.append(lambda: record.off_mark(self._on_user_logger))
-        self.collector.tick_hooks.append(self.policy.recheck)
-        self._undo.append(lambda: _discard(self.collector.tick_hooks, self.policy.recheck))
+        sources.on_mark(self._on_user_logger)
+        self._undo.append(lambda: sources.off_mark(self._on_user_logger))
+        self.writer.tick_hooks.append(self.policy.recheck)
+        self._undo.append(lambda: _discard(self.writer.tick_hooks, self.policy.recheck))
         self._patch(logging, "basicConfig", self._basic_config(logging.basicConfig))
         if self._nonpropagating:
             self._handle_nonpropagating()
-            self.collector.tick_hooks.append(self._handle_nonpropagating)
-            self._undo.append(lambda: _discard(self.collector.tick_hooks, self._handle_nonpropagating))
+            self.writer.tick_hooks.append(self._handle_nonpropagating)
+            self._undo.append(lambda: _discard(self.writer.tick_hooks, self._handle_nonpropagating))
             self._undo.append(self._leave_nonpropagating)
 
     def _handle_nonpropagating(self) -> None:
@@ -852,20 +853,20 @@ class Capture:
                 handler.stream = tees[id(stream)].inner
 
     def _install_streams(self) -> None:
-        cap = self.collector.caps.msg
+        cap = self.writer.caps.msg
         for name, levelno in (("stdout", logging.INFO), ("stderr", logging.WARNING)):
             inner = getattr(sys, name)
             if inner is None:
                 continue
-            tee = StreamTee(inner, name, levelno, self.collector, cap)
+            tee = StreamTee(inner, name, levelno, self.writer, cap)
             self.tees[name] = tee
             self._patch(sys, name, tee)
             if FdWatch.applies(inner):
                 watch = FdWatch(inner, tee)
                 self._fd.append(watch)
                 self._undo.append(watch.remove)
-                self.collector.tick_hooks.append(watch.ensure)
-                self._undo.append(lambda w=watch: _discard(self.collector.tick_hooks, w.ensure))
+                self.writer.tick_hooks.append(watch.ensure)
+                self._undo.append(lambda w=watch: _discard(self.writer.tick_hooks, w.ensure))
         self._ensure_fd_before_cells()
 
     def _ensure_fd_before_cells(self) -> None:
@@ -890,7 +891,7 @@ class Capture:
 
         def showwarning(message: Any, category: Any, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
             if capture.installed and _get_ident() not in quiet_threads:
-                capture.collector.offer(
+                capture.writer.offer(
                     ("warning", _now(), message, category, filename, lineno, _current_thread().name)
                 )
             with quiet():
@@ -923,7 +924,7 @@ class Capture:
                 info = getattr(result, "info", None)
                 extra = {"execution_count": getattr(result, "execution_count", None),
                          "cell_id": getattr(info, "cell_id", None)}
-                capture.collector.offer(("exception", _now(), error, "__main__", _current_thread().name, extra))
+                capture.writer.offer(("exception", _now(), error, "__main__", _current_thread().name, extra))
             except Exception:  # noqa: BLE001
                 pass
 
@@ -942,7 +943,7 @@ class Capture:
         def excepthook(etype: type[BaseException], value: BaseException, tb: Any) -> None:
             if capture.installed:
                 try:
-                    capture.collector.offer(("exception", _now(), value, "__main__", _current_thread().name, {}))
+                    capture.writer.offer(("exception", _now(), value, "__main__", _current_thread().name, {}))
                 except Exception:  # noqa: BLE001
                     pass
             with quiet():

@@ -1,280 +1,40 @@
 """The emitting side of remote capture: a Dask worker process or a pool child.
 
-A :class:`RemoteCapture` is the kernel's capture (:class:`taskscope.capture.Capture`:
-logging, print, warnings) with a different end: its collector's writer thread does not
-write SQLite, it gathers each batch into :class:`Columns` and hands it to a
-:class:`BatchSink`, which encodes it (msgpack, zlib) and ships it to the kernel (Dask:
+A :class:`RemoteCapture` is the kernel's capture (:class:`taskscope.capture.hooks.Capture`:
+logging, print, warnings) feeding a :class:`~taskscope.writer.core.Writer` with a
+different pipeline: :class:`ColumnPipeline` gathers each batch into
+:class:`~taskscope.remote.wire.Columns` and hands it to a :class:`BatchSink`, which
+encodes it (:func:`~taskscope.remote.wire.encode`) and ships it to the kernel (Dask:
 ``worker.log_event``; pools: a ZeroMQ PUSH socket).
 
 The task running in the emitting thread is taken at the call, on the hot path: by the
 logging handler itself, and by the queue (:func:`tagging_queue`) for prints and warnings.
 The kernel's own capture pays nothing for it.
-
-Wire format of one message (:func:`encode`): a zlib-compressed msgpack map (ASCII JSON
-where msgpack is not installed), plain data only, no pickle::
-
-    {"v": 1, "k": kind, "w": worker, "h": hostname, "p": pid, "n": message number,
-     "f": final?, "cs": {"stdout": kernel fd, ...} (only from a process sharing the
-     kernel's console, see :func:`shared_streams`),
-     "ctx": [[level, levelno, source, logger, thread, task, run_id], ...],
-     "c": [context index per row], "t": [created per row], "m": [msg per row],
-     "x": [[row index, text], ...], "e": [[row index, extra JSON], ...],
-     "l": [[kernel fd, line], ...] (only when there are some: lines this process's logging
-          handlers wrote to the kernel's console, see :class:`ConsoleEcho`)}
-
-Columns, and what rows share (their context) once per message: the emitting process
-builds no row tuple per record and formats each message once; the kernel turns the
-columns into rows with ``zip``. ``text`` is sent only where it is more than the line (a
-traceback); the kernel writes the rest. A task's ``run_id`` is Dask's number for one
-dispatch of it (the kernel turns it into an attempt 1, 2, ...).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sys
 import time
 import weakref
-import zlib
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
-from . import record, safe
-from .capture import Capture
-from .collector import CONVERTERS, Collector, Item, converter, quiet
-from .record import Caps, WireRow
+from ..capture.hooks import Capture
+from ..record import safe
+from ..record.columns import CONTEXT
+from ..record.rows import HOSTNAME, Caps, WireRow, make_row, system_row
+from ..record.sources import RUNTIME, TASK_LOGGER, mark_user_logger
+from ..writer.core import CONVERTERS, Item, Writer, converter
+from ..writer.quiet import quiet
+from .console import shared_streams
+from .wire import MAX_MESSAGE, VERSION, Columns, encode
 
-try:  # a dependency of distributed; pool children without it send JSON
-    import msgpack as _msgpack
-except ImportError:  # pragma: no cover - depends on the environment
-    _msgpack = None  # type: ignore[assignment]
-
-#: Protocol version of :func:`encode`'s messages.
-VERSION = 1
-
-#: The logger name of task lifecycle rows (source ``runtime``).
-TASK_LOGGER = "taskscope.task"
-
-#: A message (one compressed batch) is at most this many bytes; bigger batches are split.
-MAX_MESSAGE = 8 * 1024 * 1024
-
-#: The kernel inflates a message to at most this many bytes (a zip bomb gets no further).
-MAX_INFLATED = 64 * 1024 * 1024
-
-#: Options of a remote capture, as the kernel sends them (all plain data).
-DEFAULT_OPTIONS: dict[str, Any] = {
-    "user_level": logging.DEBUG,
-    "library_level": logging.INFO,
-    "caps": [Caps().msg, Caps().text, Caps().extra],
-    "flush_interval": 0.1,
-    "batch_size": 1000,
-    "queue_size": 100_000,
-    "streams": True,
-    "warnings": True,
-    "user_loggers": [],
-    "lifecycle": True,
-    "max_message": MAX_MESSAGE,
-    "console": {},
-}
-
-
-def remote_options(options: Mapping[str, Any] | None = None, **overrides: Any) -> dict[str, Any]:
-    """The options a remote capture gets: the kernel session's, then ``overrides``.
-
-    ``options`` are the kernel's ``start()`` options (levels as names or numbers).
-    """
-    from .capture import parse_level
-
-    merged = dict(DEFAULT_OPTIONS)
-    if options:
-        merged["user_level"] = parse_level(options.get("user_level", merged["user_level"]))
-        merged["library_level"] = parse_level(options.get("library_level", merged["library_level"]))
-        merged["caps"] = [options.get("msg_cap", merged["caps"][0]), options.get("text_cap", merged["caps"][1]),
-                          options.get("extra_cap", merged["caps"][2])]
-        for key in ("flush_interval", "queue_size", "streams", "warnings"):
-            if key in options:
-                merged[key] = options[key]
-        merged["batch_size"] = min(int(options.get("batch_size", 1000)), 1000)
-    merged["user_loggers"] = sorted(record.user_logger_names())
-    merged["console"] = kernel_console()
-    unknown = set(overrides) - set(DEFAULT_OPTIONS)
-    if unknown:
-        raise TypeError(f"unknown remote option(s): {', '.join(sorted(unknown))}")
-    merged.update(overrides)
-    for key in ("user_level", "library_level"):
-        merged[key] = parse_level(merged[key])
-    for key in ("batch_size", "queue_size", "max_message"):
-        if not isinstance(merged[key], int) or merged[key] < 1:
-            raise ValueError(f"{key} must be a positive int, not {merged[key]!r}")
-    return merged
-
-
-# --- console sharing -----------------------------------------------------------------------
-
-
-def kernel_console() -> dict[str, list[int]]:
-    """In the kernel: ``{fd: [st_dev, st_ino]}`` of the fds whose output the kernel's
-    capture records (ipykernel's pipes behind fd 1/2); empty when there are none."""
-    from . import runtime
-
-    session = runtime._session
-    capture = session.capture if session is not None else None
-    found: dict[str, list[int]] = {}
-    for fd in capture.watched_fds() if capture is not None else ():
-        try:
-            st = os.fstat(fd)
-        except OSError:
-            continue
-        found[str(fd)] = [st.st_dev, st.st_ino]
-    return found
-
-
-def shared_streams(console: Mapping[str, Sequence[int]]) -> dict[str, int]:
-    """In a remote process: which of ``sys.stdout``/``sys.stderr`` write into the kernel's
-    captured fds (``console``, from :func:`kernel_console`), as ``{stream: kernel fd}``.
-
-    A LocalCluster worker or a spawned pool child started from the kernel inherits
-    ipykernel's pipes as its fd 1/2, so its output also reaches the kernel as fd output.
-    (A forked child's ``sys.stdout`` is ipykernel's own stream, which sends to the
-    kernel another way: its ``fileno()`` is not the pipe, and it is not shared.)
-    """
-    kernel = {tuple(ident): int(fd) for fd, ident in (console or {}).items()}
-    shared: dict[str, int] = {}
-    for name in ("stdout", "stderr"):
-        try:
-            st = os.fstat(getattr(sys, name).fileno())
-        except Exception:  # noqa: BLE001 - no fd (None, StringIO, ...): not shared
-            continue
-        fd = kernel.get((st.st_dev, st.st_ino))
-        if fd is not None:
-            shared[name] = fd
-    return shared
-
-
-# --- the wire ------------------------------------------------------------------------------
-
-
-class Columns:
-    """A batch of :data:`~taskscope.record.WireRow` as a message carries it: each distinct
-    context once (``ctx``), per row its context index (``c``), created (``t``) and msg
-    (``m``); texts (``x``) and extras (``e``) only where a row has one, by row index.
-
-    The remote writer fills the columns straight from queue items (no row tuple per
-    record); :meth:`append` takes a finished row for the rarer kinds.
-    """
-
-    __slots__ = ("index", "c", "t", "m", "x", "e", "l")
-
-    def __init__(self) -> None:
-        self.index: dict[tuple[Any, ...], int] = {}
-        self.c: list[int] = []
-        self.t: list[float] = []
-        self.m: list[str] = []
-        self.x: list[tuple[int, str]] = []
-        self.e: list[tuple[int, str]] = []
-        self.l: list[tuple[int, str]] = []  # (kernel fd, line): console echoes, not rows
-
-    @classmethod
-    def of(cls, rows: Iterable[WireRow]) -> Columns:
-        columns = cls()
-        for row in rows:
-            columns.append(row)
-        return columns
-
-    def __len__(self) -> int:
-        return len(self.t)
-
-    def append(self, row: WireRow) -> None:
-        context, created, msg, text, extra = row
-        at = len(self.t)
-        number = self.index.get(context)
-        if number is None:
-            number = self.index[context] = len(self.index)
-        self.c.append(number)
-        self.t.append(created)
-        self.m.append(msg)
-        if text is not None:
-            self.x.append((at, text))
-        if extra is not None:
-            self.e.append((at, extra))
-
-    def rows(self) -> list[WireRow]:
-        """The rows again (to split a batch, or make its values plain)."""
-        contexts = list(self.index)
-        texts, extras = dict(self.x), dict(self.e)
-        return [(contexts[c], t, m, texts.get(i), extras.get(i))
-                for i, (c, t, m) in enumerate(zip(self.c, self.t, self.m))]
-
-    def fields(self) -> dict[str, Any]:
-        fields = {"ctx": list(self.index), "c": self.c, "t": self.t, "m": self.m, "x": self.x, "e": self.e}
-        if self.l:
-            fields["l"] = self.l
-        return fields
-
-
-def encode(header: Mapping[str, Any], rows: Columns | Sequence[WireRow]) -> bytes:
-    """One message: ``header`` plus ``rows`` in columns, packed with msgpack (ASCII JSON
-    where msgpack is not installed, or a string holds a lone surrogate), compressed
-    with zlib level 1.
-
-    Neither format runs code on the other side, unlike pickle; JSON's ASCII escapes keep
-    lone surrogates (the store shows them).
-    """
-    columns = rows if isinstance(rows, Columns) else Columns.of(rows)
-    message = {**header, **columns.fields()}
-    if _msgpack is not None:
-        try:
-            return zlib.compress(_msgpack.packb(message), 1)
-        except (UnicodeEncodeError, OverflowError):
-            pass
-    text = json.dumps(message, ensure_ascii=True, separators=(",", ":"))
-    return zlib.compress(text.encode("ascii"), 1)
-
-
-class MessageError(ValueError):
-    """A message that is not one of ours: too large, not zlib, not msgpack/JSON, wrong shape."""
-
-
-def decode(payload: bytes, max_inflated: int = MAX_INFLATED) -> dict[str, Any]:
-    """The header and columns of a message; :class:`MessageError` when it is not a valid one."""
-    if not isinstance(payload, (bytes, bytearray, memoryview)):
-        raise MessageError(f"a message is bytes, not {type(payload).__name__}")
-    inflater = zlib.decompressobj()
-    try:
-        data = inflater.decompress(payload, max_inflated)
-    except zlib.error as exc:
-        raise MessageError(f"not a zlib stream: {exc}") from None
-    if inflater.unconsumed_tail:
-        raise MessageError(f"inflates to more than {max_inflated} bytes")
-    message = _unpack(data)
-    if type(message) is not dict or message.get("v") != VERSION:
-        raise MessageError("not a taskscope batch (no version)")
-    columns = [message.get(name) for name in ("ctx", "c", "t", "m", "x", "e")]
-    if not all(type(column) is list for column in columns) or not len(columns[1]) == len(columns[2]) == len(columns[3]):
-        raise MessageError("not a taskscope batch (columns missing or of different lengths)")
-    return message
-
-
-def _unpack(data: bytes) -> Any:
-    """JSON (a ``{``) or msgpack (a map), plain data only: no extension types."""
-    if data[:1] == b"{":
-        try:
-            return json.loads(data)
-        except ValueError as exc:
-            raise MessageError(f"not JSON: {exc}") from None
-    if _msgpack is None:
-        raise MessageError("not JSON (and msgpack is not installed)")
-    try:
-        return _msgpack.unpackb(data, raw=False, strict_map_key=True, ext_hook=_no_ext)
-    except Exception as exc:  # noqa: BLE001 - any malformed input
-        raise MessageError(f"neither JSON nor msgpack: {type(exc).__name__}") from None
-
-
-def _no_ext(code: int, data: bytes) -> Any:
-    raise ValueError(f"msgpack extension type {code} is not accepted")
+#: Where a row context (the CONTEXT fields, then the task's run_id) holds the task.
+_TASK_AT = CONTEXT.index("task")
 
 
 # --- the task running in the emitting thread ---------------------------------------------
@@ -314,6 +74,11 @@ def tagging_queue(tag: TaskTag) -> deque:  # type: ignore[type-arg]
     return TaggingQueue()
 
 
+def _in_task(context: tuple[Any, ...], task: str, run_id: int | None) -> tuple[Any, ...]:
+    """``context`` (the CONTEXT fields, then run_id) of a row of ``task``'s run ``run_id``."""
+    return (*context[:_TASK_AT], task, *context[_TASK_AT + 1:-1], run_id)
+
+
 def key_text(key: Any) -> str:
     """A Dask key (a str, or a tuple like ``('x-abc', 0, 1)``) as the ``task`` column shows it."""
     return key if type(key) is str else safe.safe_str(key)
@@ -324,7 +89,7 @@ def _tagged_row(item: Item, caps: Caps) -> WireRow:
     """Convert (remote only): an item tagged with its task; its context gets the key and run_id."""
     _, key, run_id, inner = item
     context, created, msg, text, extra = CONVERTERS[inner[0]](inner, caps)
-    return ((*context[:5], key_text(key), run_id), created, msg, text, extra)
+    return (_in_task(context, key_text(key), run_id), created, msg, text, extra)
 
 
 @converter("tlog")
@@ -332,7 +97,7 @@ def _task_log_row(item: Item, caps: Caps) -> WireRow:
     """Convert (remote only): a log record with the task running where it was emitted."""
     context, created, msg, text, extra = CONVERTERS["log"](item[:14], caps)
     key = item[14]
-    return ((*context[:5], "" if key is None else key_text(key), item[15]), created, msg, text, extra)
+    return (_in_task(context, "" if key is None else key_text(key), item[15]), created, msg, text, extra)
 
 
 @converter("life")
@@ -346,11 +111,11 @@ def _life_row(item: Item, caps: Caps) -> WireRow:
         msg += f" in {fields['duration']:.3f} s"
     if "exception" in fields:
         msg += f": {fields['exception']}"
-    context, created, msg, text, extra_json = record.make_row(
-        created, levelno, record.RUNTIME, TASK_LOGGER, msg, caps,
+    context, created, msg, text, extra_json = make_row(
+        created, levelno, RUNTIME, TASK_LOGGER, msg, caps,
         thread=thread, detail=detail, extra=safe.to_json(extra, caps.extra),
     )
-    return ((*context[:5], name, run_id), created, msg, text, extra_json)
+    return (_in_task(context, name, run_id), created, msg, text, extra_json)
 
 
 def life_item(event: str, key: Any, run_id: int | None, *, levelno: int = logging.INFO,
@@ -363,41 +128,37 @@ def life_item(event: str, key: Any, run_id: int | None, *, levelno: int = loggin
 
 
 class BatchSink:
-    """A collector's sink that ships each batch of rows to the kernel instead of storing it.
+    """Ships each batch of a remote process's rows to the kernel.
 
     Subclasses implement :meth:`ship` (one encoded message holding ``rows`` rows; False
-    when it had to be dropped, e.g. a full send buffer) and may override :meth:`open` / :meth:`shutdown`
-    (called on the writer thread) and :meth:`forget` (after a fork). A batch too large
-    for one message is split; rows that could not be shipped are counted as dropped, so
-    the next batch's "N rows dropped" SYSTEM row tells the kernel.
+    when it had to be dropped, e.g. a full send buffer) and may override :meth:`open` /
+    :meth:`shutdown` (called on the writer thread) and :meth:`forget` (after a fork). A
+    batch too large for one message is split; rows that could not be shipped are counted
+    as dropped by the writer, so the next batch's "N rows dropped" SYSTEM row tells the
+    kernel.
     """
 
     kind = "remote"
 
     def __init__(self, worker: str = "", max_message: int = MAX_MESSAGE) -> None:
         self.header: dict[str, Any] = {
-            "v": VERSION, "k": self.kind, "w": worker, "h": record.HOSTNAME, "p": os.getpid(), "n": 0, "f": False,
+            "v": VERSION, "k": self.kind, "w": worker, "h": HOSTNAME, "p": os.getpid(), "n": 0, "f": False,
         }
         self.max_message = max_message
-        self.collector: Collector | None = None
+        self.writer: Writer | None = None
         self.shipped = 0  # messages
-        self.path = None
 
-    def bind(self, collector: Collector) -> None:
-        self.collector = collector
+    def bind(self, writer: Writer) -> None:
+        self.writer = writer
 
-    # The Sink protocol (writer thread).
+    # Writer thread.
 
     def open(self) -> None:
         """Connect (in the writer thread). Nothing to do by default."""
 
-    def write(self, rows: Columns | Sequence[WireRow]) -> tuple[int, int]:
-        columns = rows if isinstance(rows, Columns) else Columns.of(rows)
+    def send(self, columns: Columns) -> None:
+        """Ship one batch (split into several messages when it is too large)."""
         self._send(columns)
-        return (1, len(columns))
-
-    def clear(self) -> None:
-        """Nothing to clear: the rows live in the kernel's store."""
 
     def close(self) -> None:
         """The writer is ending: send the final (empty) message, then disconnect."""
@@ -429,14 +190,14 @@ class BatchSink:
             header["n"] -= 1
             rows = columns.rows()
             half = len(rows) // 2
-            first = Columns.of(rows[:half])
-            first.l = columns.l
+            first, second = Columns.of(rows[:half]), Columns.of(rows[half:])
+            first.l, second.report = columns.l, columns.report  # the report is the last row
             self._send(first)
-            self._send(Columns.of(rows[half:]), final)
+            self._send(second, final)
             return
         if len(payload) > self.max_message:
             self._dropped(len(columns), f"a row larger than a message may be ({self.max_message} bytes)")
-            payload = encode(header, [record.system_row(
+            payload = encode(header, [system_row(
                 f"a row of {len(payload)} bytes (compressed) was larger than a message may be",
                 Caps(wire=True), {"max_message": self.max_message})])
         try:
@@ -451,12 +212,12 @@ class BatchSink:
 
     def _dropped(self, n: int, why: str = "not sent: the connection to the kernel is busy or closed",
                  columns: Columns | None = None) -> None:
-        collector = self.collector
-        if collector is None or not n:
+        """``n`` rows were not sent (``columns``: the batch that held them)."""
+        writer = self.writer
+        if writer is None or not n:
             return
-        if columns is not None and isinstance(collector, RemoteCollector):
-            n -= collector.lost_report(columns)
-        collector.count_drop(n, why)
+        report = columns.report if columns is not None else None
+        writer.lost(n, why, report is not None and writer.drops.is_last_report(report))
 
 
 def _plain_row(row: WireRow) -> WireRow:
@@ -468,23 +229,42 @@ def _plain_row(row: WireRow) -> WireRow:
     return (tuple(plain(v) for v in context), float(created), plain(msg), plain(text), plain(extra))
 
 
-# --- the capture in a remote process -------------------------------------------------------
+# --- the remote pipeline: items into columns, columns to the sink -----------------------------
 
 
-class RemoteCollector(Collector):
-    """The collector of a remote process: its rows are :data:`~taskscope.record.WireRow`
-    (its caps say ``wire``), gathered into :class:`Columns` and handed to the sink
-    without the kernel's per-level counts."""
+class ColumnPipeline:
+    """A remote process's writer pipeline: each batch of items becomes one
+    :class:`~taskscope.remote.wire.Columns` (rows as :data:`~taskscope.record.rows.WireRow`:
+    the writer's caps say ``wire``), shipped by a :class:`BatchSink`; no per-level counts
+    (the kernel keeps them)."""
 
-    def _rows(self, items: list[Item]) -> Columns:  # type: ignore[override]
+    def __init__(self, sink: BatchSink) -> None:
+        self.sink = sink
+        self.stored = 0  # rows handed to the sink
+        self._writer: Writer | None = None
+
+    @property
+    def where(self) -> str:
+        return f"its {self.sink.kind} connection to the kernel"
+
+    def bind(self, writer: Writer) -> None:
+        self._writer = writer
+        self.sink.bind(writer)
+
+    def open(self) -> None:
+        self.sink.open()
+
+    def build(self, items: list[Item], final: bool) -> Columns:
         """The columns of ``items``: a plain log record (the bulk: no traceback, stack or
         extra) goes straight in, its message formatted here; any other item is converted
         to a row first."""
+        writer = self._writer
+        assert writer is not None
         columns = Columns()
         index, refs, created, msgs = columns.index, columns.c, columns.t, columns.m
         numbers: dict[tuple[Any, ...], int] = {}  # the item's own fields -> context number
-        cap = self.caps.msg
-        convert, add = self._convert, columns.append
+        cap = writer.caps.msg
+        convert, add = writer.convert, columns.append
         for item in items:
             tag = item[0]
             if tag != "tlog" and tag != "log" or item[9] is not None or item[10] is not None \
@@ -525,34 +305,32 @@ class RemoteCollector(Collector):
             msgs.append(msg)
         return columns
 
-    def _write(self, rows: Columns) -> None:  # type: ignore[override]
-        if not rows and not rows.l:
+    def send(self, columns: Columns, report: WireRow | None) -> None:
+        """One message (the sink splits what is too large), with the drop report if any."""
+        if report is not None:
+            columns.append(report)
+            columns.report = report
+        if not columns and not columns.l:
             return
+        writer = self._writer
+        assert writer is not None
         try:
-            self.sink.write(rows)
+            self.sink.send(columns)
         except Exception as exc:  # noqa: BLE001 - lose this batch, not the thread
-            self.error = f"{type(exc).__name__}: {exc}"
-            self.count_drop(len(rows) - self.lost_report(rows), f"not sent: {type(exc).__name__}")
+            writer.error = f"{type(exc).__name__}: {exc}"
+            writer.lost(len(columns), f"not sent: {type(exc).__name__}",
+                        report is not None and writer.drops.is_last_report(report))
             return
-        self.stored += len(rows)
+        self.stored += len(columns)
 
-    def _store(self, items: list[Item], report: bool = True, final: bool = False) -> None:
-        """One message per call (the sink splits what is too large)."""
-        rows = self._rows(items)
-        if report:
-            self._report = None
-            self._with_drop_report(rows)  # type: ignore[arg-type]
-            if self._report is not None:  # the message carries it: lost with the message
-                self._report = (rows, *self._report[1:])  # type: ignore[assignment]
-        self._write(rows)
+    def clear(self) -> None:
+        """Nothing to clear: the rows live in the kernel's store."""
 
-    def lost_report(self, columns: Columns) -> int:
-        """``columns`` were not sent: their drop row (if they carry the last one) is made
-        again with the next message. 1 if they did, else 0."""
-        report = self._report
-        if report is None or report[0] is not columns:
-            return 0
-        return self._unreport()
+    def close(self) -> None:
+        self.sink.close()
+
+    def forget(self) -> None:
+        self.sink.forget()
 
 
 #: The tag of a queue item that is a console echo, ``(ECHO, kernel fd, line)``: a line
@@ -568,7 +346,7 @@ class ConsoleEcho(logging.Filter):
     console handler in a LocalCluster worker): each record it writes that we also send as
     a row is announced as echo lines, so the kernel's fd capture does not store it twice.
 
-    Added after the handler's other filters (after :class:`~taskscope.capture.LevelGuard`):
+    Added after the handler's other filters (after :class:`~taskscope.capture.hooks.LevelGuard`):
     only what the handler really writes is echoed.
     """
 
@@ -597,17 +375,15 @@ class RemoteCapture:
         self.sink = sink
         caps = Caps(*options["caps"], wire=True)
         batch = int(options["batch_size"])
-        self.collector = RemoteCollector(
-            sink, queue_size=int(options["queue_size"]), wake_at=batch,
+        self.writer = Writer(
+            ColumnPipeline(sink), queue_size=int(options["queue_size"]), wake_at=batch,
             interval=float(options["flush_interval"]), max_batch=batch, caps=caps,
+            queue=tagging_queue(tag) if tag is not None else None,
         )
-        if tag is not None:
-            self.collector.queue = tagging_queue(tag)
-        sink.bind(self.collector)
         for name in options.get("user_loggers", ()):
-            record.mark_user_logger(name)
+            mark_user_logger(name)
         self.capture = Capture(
-            self.collector,
+            self.writer,
             user_level=int(options["user_level"]),
             library_level=int(options["library_level"]),
             streams=bool(options["streams"]),
@@ -628,22 +404,22 @@ class RemoteCapture:
 
     def start(self, what: str) -> None:
         """Start the writer and install the capture; a SYSTEM row says ``what`` started."""
-        self.collector.start()
+        self.writer.start()
         self._line_buffer()
         try:
             self.capture.install()
         except BaseException:
             self.capture.uninstall()
             self._unbuffer()
-            self.collector.stop()
+            self.writer.stop()
             raise
         self.running = True
         if self._echo_fds:
             self.capture.handler.echo = self.echo
             self._echo_handlers()
-            self.collector.tick_hooks.append(self._echo_handlers)
+            self.writer.tick_hooks.append(self._echo_handlers)
         self.system(f"taskscope capture started in {what}", {"pid": os.getpid(), "console_shared": self.shared})
-        self.collector.wake.set()  # the kernel learns at once whether our console is its own
+        self.writer.wake.set()  # the kernel learns at once whether our console is its own
 
     def stop(self, what: str, timeout: float = 5.0) -> None:
         """Put every hook back, ship what is queued (a final message) and end the writer."""
@@ -655,7 +431,7 @@ class RemoteCapture:
             self._unecho()
             self._unbuffer()
             self.system(f"taskscope capture stopped in {what}", {"pid": os.getpid()})
-            self.collector.stop(timeout)
+            self.writer.stop(timeout)
 
     def echo(self, stream: Any, text: str) -> None:
         """``text`` went to ``stream``: if that is a console shared with the kernel, queue
@@ -664,8 +440,8 @@ class RemoteCapture:
             fd = self._echo_fds.get(stream.fileno())
         except Exception:  # noqa: BLE001 - not a real stream: not the kernel's console
             return
-        queue = self.collector.queue
-        if fd is None or len(queue) >= self.collector.queue_size:
+        queue = self.writer.queue
+        if fd is None or len(queue) >= self.writer.queue_size:
             return
         for line in text.split("\n"):
             deque.append(queue, (ECHO, fd, line))  # deque's own append: an echo is no task's row
@@ -694,8 +470,8 @@ class RemoteCapture:
         self._echoing.clear()
         self._looked_at = weakref.WeakSet()
         self.capture.handler.echo = None
-        if self._echo_handlers in self.collector.tick_hooks:
-            self.collector.tick_hooks.remove(self._echo_handlers)
+        if self._echo_handlers in self.writer.tick_hooks:
+            self.writer.tick_hooks.remove(self._echo_handlers)
 
     def _line_buffer(self) -> None:
         """A stream shared with the kernel's console is flushed at each line end, so a line
@@ -718,12 +494,12 @@ class RemoteCapture:
         self._rebuffered.clear()
 
     def system(self, msg: str, extra: Mapping[str, Any]) -> None:
-        self.collector.offer_own(("row", record.system_row(msg, self.collector.caps, extra)))
+        self.writer.offer_own(("row", system_row(msg, self.writer.caps, extra)))
 
     def life(self, item: Item) -> None:
         """Queue a lifecycle event, if runtime rows are captured at its level."""
         if item[2] >= self.runtime_level:
-            self.collector.offer(item)
+            self.writer.offer(item)
 
 
 def traceback_detail(exception_text: str, traceback_text: str) -> str:
