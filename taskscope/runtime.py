@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ._version import __version__
-from .capture.hooks import parse_level
+from .capture.logs import parse_level
 from .record import rows as record
 from .record.rows import Caps, Row
 from .record.vocabulary import START_OPTIONS

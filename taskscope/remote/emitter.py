@@ -346,7 +346,7 @@ class ConsoleEcho(logging.Filter):
     console handler in a LocalCluster worker): each record it writes that we also send as
     a row is announced as echo lines, so the kernel's fd capture does not store it twice.
 
-    Added after the handler's other filters (after :class:`~taskscope.capture.hooks.LevelGuard`):
+    Added after the handler's other filters (after :class:`~taskscope.capture.logs.LevelGuard`):
     only what the handler really writes is echoed.
     """
 

@@ -10,7 +10,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from ..capture.hooks import parse_level
+from ..capture.logs import parse_level
 from ..record.rows import Caps
 from ..record.sources import user_logger_names
 from ..session import session as sessions

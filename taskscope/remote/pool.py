@@ -34,7 +34,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ..capture.hooks import format_exception
+from ..capture.logs import format_exception
 from ..record import safe
 from ..record.rows import HOSTNAME
 from ..record.sources import mark_user_logger, on_mark, user_logger_names

@@ -27,7 +27,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ..capture.hooks import Capture, parse_level
+from ..capture.hooks import Capture
+from ..capture.logs import parse_level
 from ..record.rows import Caps, system_row
 from ..store.sqlite import Store
 from ..writer.core import Item, Writer
