@@ -78,11 +78,21 @@ def _extra_fields(attrs: dict[str, Any]) -> dict[str, Any] | None:
     return {k: attrs[k] for k in sorted(keys) if k in attrs} if keys else None
 
 
+#: The queue item of a logging record, field by field (``tlog`` items, in a remote process,
+#: add the task's key and run_id): what the handler takes off the record on the hot path.
+LOG_ITEM: tuple[str, ...] = (
+    "tag", "created", "levelno", "level", "logger", "msg", "args", "thread", "pid",
+    "exc_info", "exc_text", "stack_info", "extra", "source", "task", "run_id",
+)
+#: Where each field sits in a log item.
+LOG_AT: dict[str, int] = {name: i for i, name in enumerate(LOG_ITEM)}
+
+
 @converter("log")
 def _record_row(item: Item, caps: Caps) -> Row:
     """Convert: a snapshot of a LogRecord into a row (on the writer thread)."""
     (_, created, levelno, levelname, name, msg, args, thread, process,
-     exc_info, exc_text, stack_info, extra, source) = item
+     exc_info, exc_text, stack_info, extra, source) = item[:LOG_AT["task"]]
     return make_row(
         created, levelno, source, name, safe.format_message(msg, args), caps,
         thread=thread or "",
@@ -224,7 +234,7 @@ def _handle_for(handler: CaptureHandler, tag: Any) -> Callable[[logging.LogRecor
                                                         and (len(args) == 2 or _frozen(args))))):
                     msg, args = _format_now(msg, args), None
                 attrs = rec.__dict__
-                item: Item = (
+                item: Item = (  # LOG_ITEM
                     tag_name, rec.created, levelno, rec.levelname, name, msg, args,
                     rec.threadName, rec.process, rec.exc_info, rec.exc_text, rec.stack_info,
                     None if len(attrs) == _PLAIN_RECORD_SIZE else _extra_fields(attrs), source,

@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..capture.hooks import Capture
+from ..capture.logs import LOG_AT
 from ..record import safe
 from ..record.columns import CONTEXT
 from ..record.rows import HOSTNAME, Caps, WireRow, make_row, system_row
@@ -95,9 +96,9 @@ def _tagged_row(item: Item, caps: Caps) -> WireRow:
 @converter("tlog")
 def _task_log_row(item: Item, caps: Caps) -> WireRow:
     """Convert (remote only): a log record with the task running where it was emitted."""
-    context, created, msg, text, extra = CONVERTERS["log"](item[:14], caps)
-    key = item[14]
-    return (_in_task(context, "" if key is None else key_text(key), item[15]), created, msg, text, extra)
+    context, created, msg, text, extra = CONVERTERS["log"](item, caps)
+    key = item[LOG_AT["task"]]
+    return (_in_task(context, "" if key is None else key_text(key), item[LOG_AT["run_id"]]), created, msg, text, extra)
 
 
 @converter("life")
@@ -265,17 +266,21 @@ class ColumnPipeline:
         numbers: dict[tuple[Any, ...], int] = {}  # the item's own fields -> context number
         cap = writer.caps.msg
         convert, add = writer.convert, columns.append
+        # a log item's fields (capture.logs.LOG_ITEM), as locals: the loop runs per record
+        CREATED, LEVELNO, LEVEL, LOGGER, MSG, ARGS, THREAD, EXC_INFO, EXC_TEXT, STACK, EXTRA, SOURCE, TASK, RUN_ID = (
+            LOG_AT[name] for name in ("created", "levelno", "level", "logger", "msg", "args", "thread", "exc_info",
+                                      "exc_text", "stack_info", "extra", "source", "task", "run_id"))
         for item in items:
             tag = item[0]
-            if tag != "tlog" and tag != "log" or item[9] is not None or item[10] is not None \
-                    or item[11] is not None or item[12] is not None:
+            if tag != "tlog" and tag != "log" or item[EXC_INFO] is not None or item[EXC_TEXT] is not None \
+                    or item[STACK] is not None or item[EXTRA] is not None:
                 if tag == ECHO:
                     columns.l.append((item[1], item[2]))
                 else:
                     add(convert(item))
                 continue
-            task, run_id = (item[14], item[15]) if tag == "tlog" else ("", None)
-            msg, args = item[5], item[6]
+            task, run_id = (item[TASK], item[RUN_ID]) if tag == "tlog" else ("", None)
+            msg, args = item[MSG], item[ARGS]
             if type(msg) is not str:
                 msg = safe.format_message(msg, args)
             elif args:  # arguments of immutable types only (see capture._frozen): no user code runs
@@ -287,21 +292,24 @@ class ColumnPipeline:
                 msg = safe.cut(msg, cap)
             # The context as the item has it (a Dask key is a hashable tuple): its text
             # (key_text) is made once per context, not once per record.
-            raw = (item[3], item[2], item[13], item[4], item[7], task, type(task), run_id)  # 1 == True
+            raw = (item[LEVEL], item[LEVELNO], item[SOURCE], item[LOGGER], item[THREAD], task, type(task),
+                   run_id)  # 1 == True
             try:
                 number = numbers.get(raw)
             except TypeError:  # an unhashable task key: no shortcut
                 raw, number = None, None
             if number is None:
-                context = (item[3], item[2], item[13], item[4], item[7] or "",
-                           task if type(task) is str else "" if task is None else key_text(task), run_id)
+                fields = {"level": item[LEVEL], "levelno": item[LEVELNO], "source": item[SOURCE],
+                          "logger": item[LOGGER], "thread": item[THREAD] or "",
+                          "task": task if type(task) is str else "" if task is None else key_text(task)}
+                context = (*(fields.get(name, "") for name in CONTEXT), run_id)  # once per context
                 number = index.get(context)
                 if number is None:
                     number = index[context] = len(index)
                 if raw is not None:
                     numbers[raw] = number
             refs.append(number)
-            created.append(item[1])
+            created.append(item[CREATED])
             msgs.append(msg)
         return columns
 

@@ -42,7 +42,7 @@ def wire_row(msg: str, *, task: str = "", run_id: int | None = None, detail: str
     context, created_, msg_, text, extra_ = record.make_row(
         created or time.time(), logging.INFO, sources.LIBRARY, "lib.x", msg, WIRE,
         thread="T", detail=detail, extra=extra, task=task)
-    return ((*context[:6], run_id), created_, msg_, text, extra_)
+    return ((*context[:-1], run_id), created_, msg_, text, extra_)  # the context's last field is run_id
 
 
 def finished(inbox: Inbox, message: bytes, caps: Caps = Caps()) -> list[tuple[Any, ...]]:
