@@ -13,7 +13,7 @@ measured in the same process, alternating on/off runs and keeping the best of ea
 - formatting choice: ``logger.info("%s", a_list)`` (mutable args: formatted on the hot
   path) vs ``logger.info("%s", an_int)`` (deferred to the writer).
 
-Targets (DESIGN): <= 1 us added per record, <= 1.5 us per print, disabled calls unchanged.
+Targets (docs/architecture.md): <= 1 us added per record, <= 1.5 us per print, disabled calls unchanged.
 
     .venv/bin/python bench/w1_emit_cost.py [--n 200000] [--no-kernel]
 """

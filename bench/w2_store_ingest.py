@@ -10,7 +10,7 @@ Prints figures; never passes or fails on time.
 3. Memory: the process's RSS growth per row while 1M rows go through capture into the
    store (measured after the flush, so the queue is empty again).
 
-Targets (DESIGN): >= 250k rows/s into the store; <= 60 B of RSS growth per row.
+Targets (docs/architecture.md): >= 250k rows/s into the store; <= 60 B of RSS growth per row.
 
     .venv/bin/python bench/w2_store_ingest.py [--rows 1000000]
 """
@@ -30,8 +30,10 @@ import resource
 import tempfile
 import time
 
-from taskscope import record, runtime, store
-from taskscope.record import Caps
+from taskscope import runtime
+from taskscope.record import rows as record
+from taskscope.record.rows import Caps
+from taskscope.store import sqlite as store
 
 BATCH = 10_000
 

@@ -14,7 +14,7 @@ from typing import Any
 from ._version import __version__
 from . import logger, pool, runtime
 from .runtime import start, status, stop
-from .dataset import sessions
+from .views.dataset import sessions
 
 __all__ = ["__version__", "attach", "detach", "logger", "pool", "runtime", "sessions", "start", "status", "stop"]
 
@@ -47,7 +47,7 @@ def __getattr__(name: str) -> Any:
 
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext taskscope``: register the ``%taskscope`` magics."""
-    from .magics import load_ipython_extension as load
+    from .frontend.magics import load_ipython_extension as load
 
     load(ipython)
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import logging
 
-from .dataset import Dataset
-from .record import mark_user_logger
+from .record.sources import mark_user_logger
+from .views.dataset import Dataset
 
 __all__ = ["Dataset", "dataset", "getLogger"]
 

@@ -5,9 +5,11 @@
     ts.status()       # {'recording': True, 'rows': ..., 'levels': {...}, ...}
     ts.stop()         # every hook put back as found; the rows stay in the store
 
-One session per process: the first ``start()`` picks the store file
-``$TASKSCOPE_HOME/sessions/<YYYYmmdd-HHMMSS>-<id>.sqlite``; a later ``start()`` in the
-same process appends to the same file. A forked child starts with no session.
+One session per process (:mod:`taskscope.session.session`): the first ``start()`` picks
+the store file ``$TASKSCOPE_HOME/sessions/<YYYYmmdd-HHMMSS>-<id>.sqlite``; a later
+``start()`` in the same process appends to the same file. A forked child starts with no
+session. Remote transports hook into starting and stopping through the session's port
+(:mod:`taskscope.remote.autoattach` is registered here).
 """
 
 from __future__ import annotations
@@ -18,18 +20,21 @@ import re
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import record
 from ._version import __version__
-from .capture import Capture, parse_level
-from .collector import Collector, Item, Subscriber, converter
-from .record import Caps, Row
-from .store import Store, new_session_id, session_path
+from .capture.logs import parse_level
+from .record import rows as record
+from .record.rows import Caps, Row
+from .record.vocabulary import START_OPTIONS
+from .remote import autoattach
+from .session import session as sessions
+from .session.session import Session
+from .store.sqlite import new_session_id, session_path
+from .writer.core import Item, converter
+from .writer.rows import Subscriber
 
 __all__ = [
     "DEFAULTS", "clear", "enqueue_items", "enqueue_rows", "flush", "mode", "options", "start", "status",
@@ -37,37 +42,14 @@ __all__ = [
 ]
 
 #: start()'s options and their defaults (docs/capture.md explains each).
-DEFAULTS: dict[str, Any] = {
-    "queue_size": 100_000,      # items waiting for the writer; beyond it rows are counted dropped
-    "user_level": "DEBUG",      # capture level of user loggers (getLogger names, __main__)
-    "library_level": "INFO",    # capture level of every other logger
-    "msg_cap": 64 * 1024,       # characters of msg kept; the rest cut with a marker
-    "text_cap": 256 * 1024,     # characters of text (line + traceback) kept
-    "extra_cap": 64 * 1024,     # characters of extra's JSON kept
-    "flush_interval": 0.1,      # seconds between the writer's batches
-    "batch_size": 1000,         # queued items that wake the writer before the interval
-    "streams": True,            # capture print()/sys.stdout/sys.stderr
-    "warnings": True,           # capture warnings.warn
-    "exceptions": True,         # capture uncaught exceptions (cells, sys.excepthook)
-    "indexes": (),              # secondary indexes of the store (see store.INDEXES)
-}
-
-
-@dataclass
-class _Session:
-    """This process's session: its id, file and the parts that run while recording."""
-
-    session_id: str
-    path: Path
-    collector: Collector
-    options: dict[str, Any] = field(default_factory=dict)
-    capture: Capture | None = None
-
+DEFAULTS: dict[str, Any] = START_OPTIONS
 
 _lock = threading.RLock()
-_session: _Session | None = None
 _subscribers: list[Subscriber] = []
 _atexit_registered = False
+
+sessions.on_start(autoattach.on_start)
+sessions.on_stop(autoattach.on_stop)
 
 
 # --- the public API -----------------------------------------------------------------------
@@ -84,8 +66,8 @@ def start(**options: Any) -> dict[str, Any]:
     if unknown:
         raise TypeError(f"unknown taskscope option(s): {', '.join(sorted(unknown))}")
     with _lock:
-        session = _session
-        if session is not None and session.capture is not None:
+        session = sessions.last()
+        if session is not None and session.recording:
             if all(session.options.get(k) == v for k, v in options.items()):
                 return status()
             _stop_locked()
@@ -108,29 +90,29 @@ def mode(logging: bool = True) -> dict[str, Any]:  # noqa: A002 - omega-ml's spe
 
 def status() -> dict[str, Any]:
     """Whether we record, and counts of what is stored (per level and source), rate, drops."""
-    session = _session
+    session = sessions.last()
     if session is None:
         return {
             "recording": False, "levels": {}, "rows": 0, "rate": 0.0, "dropped": 0, "sources": {},
             "store": None, "session_id": None, "queued": 0, "error": None, "last_seq": 0,
             "workers": [], "deduplicated": 0,
         }
-    collector = session.collector
-    recording = session.capture is not None
+    writer, rows = session.writer, session.rows
+    recording = session.recording
     return {
         "recording": recording,
-        "levels": dict(collector.levels),
-        "rows": collector.stored,
-        "rate": round(collector.rate(), 1) if recording else 0.0,
-        "dropped": collector.dropped,
-        "sources": dict(collector.sources),
+        "levels": dict(rows.levels),
+        "rows": rows.stored,
+        "rate": round(writer.rate(), 1) if recording else 0.0,
+        "dropped": writer.dropped,
+        "sources": dict(rows.sources),
         "store": str(session.path),
         "session_id": session.session_id,
-        "queued": len(collector.queue),
-        "error": collector.error,
-        "last_seq": collector.last_seq,
-        "workers": list(collector.workers),
-        "deduplicated": collector.deduplicated,
+        "queued": len(writer.queue),
+        "error": writer.error,
+        "last_seq": rows.last_seq,
+        "workers": list(rows.workers),
+        "deduplicated": rows.deduplicated,
     }
 
 
@@ -139,78 +121,52 @@ def flush(timeout: float = 5.0) -> bool:
 
     True at once when not recording (stop already stored everything).
     """
-    session = _session
-    if session is None or not session.collector.running:
-        return True
-    return session.collector.flush(timeout)
+    session = sessions.last()
+    return True if session is None else session.flush(timeout)
 
 
 def store_path() -> Path | None:
     """This session's store file (also after stop); None if this process never started."""
-    session = _session
+    session = sessions.last()
     return session.path if session is not None else None
 
 
 def clear(timeout: float = 5.0) -> bool:
     """Delete every row of this session (through the writer while recording); seq continues."""
     with _lock:
-        session = _session
-        if session is None:
-            return True
-        if session.collector.running:
-            return session.collector.clear(timeout)
-        return _clear_stopped(session)
+        session = sessions.last()
+        return True if session is None else session.clear(timeout)
 
 
 def enqueue_rows(rows: Sequence[Mapping[str, Any]]) -> int:
-    """Queue ready-made rows (DESIGN.md columns but seq) from other processes; how many fit.
+    """Queue ready-made rows (the record's columns but seq, as dicts) from elsewhere; how many fit.
 
-    Used by the bridge and the remote transports (Dask workers, pool children). The
-    rows are made safe on the writer thread; rows beyond the queue's room count as
+    The rows are made safe on the writer thread; rows beyond the queue's room count as
     dropped. Nothing is queued (0) while not recording.
     """
-    session = _session
-    if session is None or session.capture is None:
-        return 0
-    items: list[Item] = [("dict", row) for row in rows]
-    return session.collector.offer_many(items)
+    session = sessions.current()
+    return 0 if session is None else session.enqueue([("dict", row) for row in rows])
 
 
 def enqueue_items(items: Sequence[Item], *, own: bool = False) -> int:
-    """Queue collector items (``(tag, ...)``, see :mod:`taskscope.collector`); how many fit.
+    """Queue writer items (``(tag, ...)``, see :mod:`taskscope.writer.core`); how many fit.
 
-    For the remote transports, whose converters finish the rows on the writer thread.
-    ``own``: taskscope's own few rows (a worker lost, a message rejected), queued past
-    the bound. Nothing is queued (0) while not recording.
+    ``own``: taskscope's own few rows, queued past the bound. Nothing is queued (0)
+    while not recording.
     """
-    session = _session
-    if session is None or session.capture is None:
+    session = sessions.current()
+    if session is None:
         return 0
     if own:
-        for item in items:
-            session.collector.offer_own(item)
+        session.enqueue_own(items)
         return len(items)
-    return session.collector.offer_many(items)
-
-
-@contextmanager
-def logging_stepped_aside() -> Iterator[None]:
-    """While inside, taskscope's handler is off the root logger (see Capture.stepped_aside)."""
-    session = _session
-    capture = session.capture if session is not None else None
-    if capture is None:
-        yield
-        return
-    with capture.stepped_aside():
-        yield
+    return session.enqueue(items)
 
 
 def options() -> dict[str, Any] | None:
     """The options of the recording session (a copy), None while not recording."""
-    session = _session
-    if session is None or session.capture is None:
-        return None
-    return dict(session.options)
+    session = sessions.current()
+    return None if session is None else dict(session.options)
 
 
 def subscribe(callback: Subscriber) -> None:
@@ -223,8 +179,9 @@ def subscribe(callback: Subscriber) -> None:
     with _lock:
         if callback not in _subscribers:
             _subscribers.append(callback)
-        if _session is not None:
-            _session.collector.subscribe(callback)
+        session = sessions.last()
+        if session is not None:
+            session.rows.subscribe(callback)
 
 
 def unsubscribe(callback: Subscriber) -> None:
@@ -232,8 +189,9 @@ def unsubscribe(callback: Subscriber) -> None:
     with _lock:
         if callback in _subscribers:
             _subscribers.remove(callback)
-        if _session is not None:
-            _session.collector.unsubscribe(callback)
+        session = sessions.last()
+        if session is not None:
+            session.rows.unsubscribe(callback)
 
 
 # --- inside -------------------------------------------------------------------------------
@@ -251,83 +209,46 @@ def _validated(options: dict[str, Any]) -> dict[str, Any]:
 
 
 def _start_locked(options: dict[str, Any]) -> None:
-    global _session
-    fresh = _session is None
-    session = _session = _session or _new_session(options)
-    session.options = options
-    collector = session.collector
-    _configure(collector, options)
-    collector.sink = Store(session.path, _meta(session), options["indexes"])
+    session = sessions.last()
+    fresh = session is None
+    if session is None:
+        session = _new_session()
+        sessions.replace(session)
     try:
-        collector.start()
+        session.start(options)
     except RuntimeError:
         if fresh:
-            _session = None  # a store that never opened is no session
+            sessions.replace(None)  # a store that never opened is no session
         raise
-    capture = Capture(
-        collector,
-        user_level=parse_level(options["user_level"]),
-        library_level=parse_level(options["library_level"]),
-        streams=options["streams"],
-        warnings_=options["warnings"],
-        exceptions=options["exceptions"],
-    )
-    try:
-        capture.install()
-    except BaseException:
-        capture.uninstall()
-        collector.stop()
-        raise
-    session.capture = capture
-    _system(collector, "taskscope started", {"pid": os.getpid(), "version": __version__})
+    session.system("taskscope started", {"pid": os.getpid(), "version": __version__})
     _register_atexit()
-    _transports().on_start()
+    sessions.run_start_hooks()
 
 
 def _stop_locked(timeout: float = 10.0) -> None:
-    session = _session
-    if session is None or session.capture is None:
+    session = sessions.current()
+    if session is None:
         return
-    _transports().on_stop()  # remote rows still arriving are stored before the writer ends
-    capture, session.capture = session.capture, None
-    capture.uninstall()
-    _system(session.collector, "taskscope stopped", {"rows": session.collector.stored})
-    session.collector.stop(timeout)
+    sessions.run_stop_hooks()  # remote rows still arriving are stored before the writer ends
+    session.stop(timeout)
 
 
-def _transports() -> Any:
-    """:mod:`taskscope.transports` (Dask attach, pool receiver), imported when first needed."""
-    from . import transports
-
-    return transports
-
-
-def _new_session(options: dict[str, Any]) -> _Session:
+def _new_session() -> Session:
     session_id = new_session_id()
-    collector = Collector(_NoStore())
+    path = session_path(session_id)
+    started = repr(time.time())
+
+    def meta() -> dict[str, str]:
+        """The facts written once into the store's meta table."""
+        return {
+            "session_id": session_id, "kernel_id": _kernel_id(), "started": started,
+            "hostname": record.HOSTNAME, "pid": str(os.getpid()), "taskscope_version": __version__,
+        }
+
+    session = Session(session_id, path, meta)
     for callback in _subscribers:
-        collector.subscribe(callback)
-    return _Session(session_id, session_path(session_id), collector, options)
-
-
-def _configure(collector: Collector, options: Mapping[str, Any]) -> None:
-    """Apply the options that live on the collector (before its writer starts)."""
-    collector.queue_size = options["queue_size"]
-    collector.wake_at = options["batch_size"]
-    collector.interval = options["flush_interval"]
-    collector.caps = Caps(msg=options["msg_cap"], text=options["text_cap"], extra=options["extra_cap"])
-
-
-def _meta(session: _Session) -> dict[str, str]:
-    """The facts written once into the store's meta table."""
-    return {
-        "session_id": session.session_id,
-        "kernel_id": _kernel_id(),
-        "started": repr(time.time()),
-        "hostname": record.HOSTNAME,
-        "pid": str(os.getpid()),
-        "taskscope_version": __version__,
-    }
+        session.rows.subscribe(callback)
+    return session
 
 
 def _kernel_id() -> str:
@@ -346,51 +267,10 @@ def _kernel_id() -> str:
     return found.group(1) if found else os.path.splitext(name)[0]
 
 
-def _system(collector: Collector, msg: str, extra: Mapping[str, Any]) -> None:
-    """Queue a SYSTEM row (started, stopped)."""
-    collector.offer_own(("row", record.system_row(msg, collector.caps, extra)))
-
-
 @converter("dict")
 def _dict_row(item: Item, caps: Caps) -> Row:
     """Convert: a ready-made row dict (enqueue_rows) made safe."""
     return record.row_from_dict(item[1], caps)
-
-
-def _clear_stopped(session: _Session) -> bool:
-    """Clear while not recording: no writer thread, so this thread opens the store briefly."""
-    store = Store(session.path, _meta(session), session.options.get("indexes", ()))
-    store.open()
-    try:
-        store.clear()
-    finally:
-        store.close()
-    collector = session.collector
-    collector.stored = 0
-    collector.levels.clear()
-    collector.sources.clear()
-    return True
-
-
-class _NoStore:
-    """The sink of a collector before its first start."""
-
-    path = None
-
-    def open(self) -> None:
-        raise RuntimeError("no store configured")
-
-    def write(self, rows: Sequence[Row]) -> tuple[int, int]:
-        raise RuntimeError("no store configured")
-
-    def clear(self) -> None:
-        raise RuntimeError("no store configured")
-
-    def close(self) -> None:
-        pass
-
-    def forget(self) -> None:
-        pass
 
 
 def _at_exit() -> None:
@@ -410,28 +290,13 @@ def _register_atexit() -> None:
 
 
 def _after_fork_in_child() -> None:
-    """A forked child has no writer thread and must not touch the parent's connection.
-
-    It starts without a session: hooks are put back, nothing is recorded until it calls
-    ``start()`` itself (the process-pool transport does that).
-    """
-    global _session, _lock
+    """The lock may have been held by another thread at the fork: a new one."""
+    global _lock
     _lock = threading.RLock()
-    session, _session = _session, None
-    if session is None:
-        return
-    session.collector.after_fork_in_child()
-    if session.capture is not None:
-        capture, session.capture = session.capture, None
-        try:
-            capture.uninstall()
-        except Exception:  # noqa: BLE001
-            pass
 
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
-
 
 
 def _reset() -> None:
@@ -439,7 +304,6 @@ def _reset() -> None:
 
     For tests (each gets its own store) and tools; not part of the public API.
     """
-    global _session
     with _lock:
         _stop_locked()
-        _session = None
+        sessions.replace(None)

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-from taskscope.store import SCHEMA, session_path
+from taskscope.store.sqlite import SCHEMA, session_path
 
 LEVELS = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40, "CRITICAL": 50, "SYSTEM": 999}
 BASE_TIME = 1_700_000_000.0

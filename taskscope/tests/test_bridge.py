@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from taskscope import bridge
+from taskscope.frontend import bridge
 from taskscope._version import __version__
 
 EXAMPLES = json.loads(

@@ -18,7 +18,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from taskscope import capture, runtime
+from taskscope.capture import hooks as capture
+from taskscope.record import sources
+from taskscope import runtime
 from taskscope.tests.conftest import read_rows
 
 
@@ -57,9 +59,7 @@ def stored(rt: Any, **where: Any) -> list[dict[str, Any]]:
 
 def user_logger(name: str) -> logging.Logger:
     """A logger registered as the user's (what taskscope.logger.getLogger does)."""
-    from taskscope import record
-
-    record.mark_user_logger(name)
+    sources.mark_user_logger(name)
     return logging.getLogger(name)
 
 

@@ -8,8 +8,10 @@ import sys
 import threading
 from typing import Any
 
-from taskscope import record, runtime
-from taskscope.record import Caps
+from taskscope.record import rows as record
+from taskscope.record import sources
+from taskscope import runtime
+from taskscope.record.rows import Caps
 from taskscope.tests.conftest import read_rows
 
 THREADS = 4
@@ -33,7 +35,7 @@ def flood(emit: Any) -> None:
 
 
 def test_a_flooded_tiny_queue_accounts_for_every_record(fresh_runtime: Any) -> None:
-    record.mark_user_logger("flood")
+    sources.mark_user_logger("flood")
     logs = [logging.getLogger(f"flood.t{n}") for n in range(THREADS)]
     runtime.start(queue_size=50, batch_size=10, flush_interval=0.05)
     flood(lambda n, i: logs[n].info("row %d", i))
@@ -82,8 +84,8 @@ def test_remote_rows_beyond_the_queue_are_counted(fresh_runtime: Any) -> None:
 
 def test_remote_batches_beyond_the_queue_are_counted_whole(fresh_runtime: Any) -> None:
     """A message's rows are one queue item, but the bound counts its rows."""
-    from taskscope.remote import encode
-    from taskscope.transports import Inbox
+    from taskscope.remote.wire import encode
+    from taskscope.remote.inbox import Inbox
 
     runtime.start(queue_size=100, flush_interval=30.0)
     inbox = Inbox("test")
@@ -100,7 +102,8 @@ def test_remote_batches_beyond_the_queue_are_counted_whole(fresh_runtime: Any) -
 
 def test_the_drop_row_says_why_the_rows_were_dropped() -> None:
     """A full queue and a failed write are different stories: the drop row tells each."""
-    from taskscope.collector import Collector
+    from taskscope.writer.core import Writer
+    from taskscope.writer.rows import RowPipeline
 
     class FailingOnce:
         def __init__(self) -> None:
@@ -121,7 +124,7 @@ def test_the_drop_row_says_why_the_rows_were_dropped() -> None:
             return first, len(self.rows)
 
     sink = FailingOnce()
-    collector = Collector(sink, queue_size=3, interval=60)
+    collector = Writer(RowPipeline(sink), queue_size=3, interval=60)
     collector.start()
     try:
         for i in range(5):

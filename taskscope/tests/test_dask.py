@@ -23,7 +23,7 @@ import distributed
 import pytest
 
 import taskscope as ts
-from taskscope import dask as ts_dask
+from taskscope.remote import dask as ts_dask
 from taskscope import runtime
 from taskscope.tests.conftest import read_rows
 
@@ -126,7 +126,7 @@ def console_check() -> dict[str, str]:
 
 
 def worker_hooks() -> dict[str, Any]:
-    import taskscope.capture as capture
+    import taskscope.capture.hooks as capture
 
     root = logging.getLogger()
     return {

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 import pytest
 
-from taskscope import dataset as ds
+from taskscope.views import dataset as ds
 from taskscope.query import COLUMNS
 from taskscope.tests._dataset_fixtures import BASE_TIME, local_timezone, row, session_file, write_store
 

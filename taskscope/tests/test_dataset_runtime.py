@@ -9,8 +9,10 @@ from typing import Any, Iterator
 import pytest
 
 import taskscope as ts
-from taskscope import display
-from taskscope.dataset import Dataset
+from taskscope.session.session import last as last_session
+from taskscope.record import sources
+from taskscope.views import display
+from taskscope.views.dataset import Dataset
 
 
 @pytest.fixture
@@ -22,11 +24,9 @@ def recording(fresh_runtime: Any) -> Iterator[Any]:
 
 
 def test_get_logger_is_the_ordinary_logger_and_marked_as_user() -> None:
-    from taskscope import record
-
     log = ts.logger.getLogger("e2e.plain")
     assert log is logging.getLogger("e2e.plain")
-    assert "e2e.plain" in record.user_logger_names()
+    assert "e2e.plain" in sources.user_logger_names()
     with pytest.raises(TypeError, match="name"):
         ts.logger.getLogger(None)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="name"):
@@ -127,6 +127,7 @@ def test_clear_is_refused_on_a_view_and_reports_a_writer_timeout(
     with pytest.raises(RuntimeError, match="whole session"):
         ts.logger.dataset.filter(logger="e2e.refuse").clear()
     assert ts.logger.dataset.count(logger="e2e.refuse") == 1
-    monkeypatch.setattr(recording, "clear", lambda timeout=5.0: False)  # a writer that timed out
+    session = last_session()
+    monkeypatch.setattr(session, "clear", lambda timeout=5.0: False)  # a writer that timed out
     with pytest.raises(TimeoutError, match="did not clear"):
         ts.logger.dataset.clear()

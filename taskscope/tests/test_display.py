@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from IPython.core.formatters import DisplayFormatter
 
-from taskscope import display
-from taskscope.dataset import Dataset
+from taskscope.views import display
+from taskscope.views.dataset import Dataset
 from taskscope.query import COLUMNS
 from taskscope.tests._dataset_fixtures import BASE_TIME, row, write_store
 

@@ -8,7 +8,7 @@ import pytest
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 
-from taskscope import magics
+from taskscope.frontend import magics
 
 
 @pytest.fixture(scope="module")

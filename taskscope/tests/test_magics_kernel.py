@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from taskscope import dataset as ds
-from taskscope.display import MIME_TYPE
+from taskscope.views import dataset as ds
+from taskscope.views.display import MIME_TYPE
 
 
 def shown(execution: Any) -> dict[str, Any]:

@@ -22,8 +22,12 @@ from typing import Any
 import pytest
 
 import taskscope as ts
-from taskscope import pool, runtime, transports
-from taskscope.remote import encode
+from taskscope.remote import pool
+from taskscope import runtime
+from taskscope.remote import wire
+from taskscope.remote import receiver as receivers
+from taskscope.record.rows import HOSTNAME
+from taskscope.remote.wire import encode
 from taskscope.tests.conftest import read_rows
 
 
@@ -131,7 +135,7 @@ def test_process_pool_executor_children_send_rows(fresh_runtime: Any, method: st
         mine = [r for r in rows if r["task"] == f"item-{i}"]
         by = {(r["logger"], r["msg"]): r for r in mine}
         row = by[("tspool.lib", f"pool info {i}")]
-        assert (row["pid"], row["worker"], row["hostname"]) == (result["pid"], result["name"], ts.record.HOSTNAME)
+        assert (row["pid"], row["worker"], row["hostname"]) == (result["pid"], result["name"], HOSTNAME)
         assert ("stdout", f"pool print {i}") in by
         assert any(r["msg"] == f"UserWarning: pool warned {i}" for r in mine)
         life = [extra(r)["event"] for r in mine if r["logger"] == "taskscope.task"]
@@ -232,19 +236,19 @@ def test_a_process_forked_from_a_child_does_not_capture(fresh_runtime: Any) -> N
 
 def test_the_kernels_socket_does_not_cross_a_fork(fresh_runtime: Any) -> None:
     runtime.start()
-    receiver = transports.receiver()
+    receiver = receivers.receiver()
     assert receiver is not None and receiver.address.startswith("tcp://127.0.0.1:")
     read, write = os.pipe()
     child = os.fork()
     if child == 0:
         try:
-            os.write(write, json.dumps([transports._receiver is None, runtime.status()["recording"]]).encode())
+            os.write(write, json.dumps([receivers._receiver is None, runtime.status()["recording"]]).encode())
         finally:
             os._exit(0)
     os.close(write)
     assert json.loads(os.read(read, 100)) == [True, False]
     os.waitpid(child, 0)
-    assert transports.receiver() is receiver and receiver.running  # the kernel's is untouched
+    assert receivers.receiver() is receiver and receiver.running  # the kernel's is untouched
 
 
 def test_a_pool_flood_is_counted_stored_plus_dropped(fresh_runtime: Any) -> None:
@@ -289,13 +293,13 @@ def test_the_receiver_takes_only_our_messages(fresh_runtime: Any) -> None:
     import pickle
 
     runtime.start()
-    receiver = transports.receiver()
+    receiver = receivers.receiver()
     assert receiver is not None
     token = receiver.token.encode()
-    push(receiver.address, [transports.MAGIC, b"0" * len(token), batch("wrong token")])
-    push(receiver.address, [transports.MAGIC, token, pickle.dumps({"rows": []})])
+    push(receiver.address, [wire.MAGIC, b"0" * len(token), batch("wrong token")])
+    push(receiver.address, [wire.MAGIC, token, pickle.dumps({"rows": []})])
     push(receiver.address, [b"something else", token, batch("wrong magic")])
-    push(receiver.address, [transports.MAGIC, token, batch("accepted")])
+    push(receiver.address, [wire.MAGIC, token, batch("accepted")])
     rows = wait_rows(lambda rs: any(r["msg"] == "accepted" for r in rs) and receiver.inbox.rejected == 3)
     assert not any(r["msg"] in ("wrong token", "wrong magic") for r in rows)
     [accepted] = [r for r in rows if r["msg"] == "accepted"]
@@ -306,13 +310,13 @@ def test_the_receiver_takes_only_our_messages(fresh_runtime: Any) -> None:
 
 def test_the_receiver_refuses_messages_above_its_cap(fresh_runtime: Any) -> None:
     runtime.start()
-    receiver = transports.ZmqReceiver(max_message=4096)
+    receiver = receivers.ZmqReceiver(max_message=4096)
     receiver.start()
     try:
         big = batch("x" * 50_000 + os.urandom(20_000).hex())
         assert len(big) > 4096
-        push(receiver.address, [transports.MAGIC, receiver.token.encode(), big])
-        push(receiver.address, [transports.MAGIC, receiver.token.encode(), batch("small after big")])
+        push(receiver.address, [wire.MAGIC, receiver.token.encode(), big])
+        push(receiver.address, [wire.MAGIC, receiver.token.encode(), batch("small after big")])
         rows = wait_rows(lambda rs: any(r["msg"] == "small after big" for r in rs))
         assert not any(r["msg"].startswith("xxxx") for r in rows)
     finally:
@@ -323,7 +327,7 @@ def test_a_port_that_cannot_be_bound_costs_the_capture_not_the_pool(fresh_runtim
     import socket
 
     runtime.start()
-    running = transports.receiver()
+    running = receivers.receiver()
     assert running is not None and ts.pool.initargs(port=running.bound_port)[0] is not None  # reused
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

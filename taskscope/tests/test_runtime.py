@@ -19,7 +19,8 @@ from typing import Any
 
 import pytest
 
-from taskscope import record, runtime
+from taskscope.record import rows as record
+from taskscope import runtime
 from taskscope._version import __version__
 from taskscope.tests.conftest import read_meta, read_rows
 

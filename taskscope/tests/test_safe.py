@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from taskscope import safe
+from taskscope.record import safe
 
 
 class RaisingRepr:
@@ -137,7 +137,7 @@ def test_capture_of_plain_data_does_not_import_numpy(tmp_path: Path) -> None:
     The package's ``__init__`` also imports the dataset side (pandas, hence NumPy), so
     this loads taskscope's capture modules as a namespace without running ``__init__``.
     """
-    package_dir = Path(safe.__file__).parent
+    package_dir = Path(safe.__file__).parents[1]
     script = textwrap.dedent(f"""
         import importlib, logging, os, sys, types
         os.environ["TASKSCOPE_HOME"] = {str(tmp_path)!r}

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from taskscope import dataset as ds
+from taskscope.views import dataset as ds
 from taskscope.tests._dataset_fixtures import BASE_TIME, row, session_file, write_store
 
 FIXTURES_DIR = Path(__file__).parent

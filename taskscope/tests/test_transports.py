@@ -17,14 +17,20 @@ from typing import Any
 
 import pytest
 
-from taskscope import record, runtime, transports
-from taskscope.collector import CONVERTERS
-from taskscope.record import Caps
-from taskscope.remote import (
-    BatchSink, MessageError, RemoteCapture, decode, encode, remote_options,
-)
+from taskscope.record import rows as record
+from taskscope.record import sources
+from taskscope import runtime
+from taskscope.remote import console as consoles
+from taskscope.remote import inbox as inboxes
+from taskscope.remote import receiver as receivers
+from taskscope.session.session import current as current_session
+from taskscope.writer.core import CONVERTERS, Writer
+from taskscope.record.rows import Caps
+from taskscope.remote.emitter import BatchSink, ColumnPipeline, RemoteCapture
+from taskscope.remote.options import remote_options
+from taskscope.remote.wire import Columns, MessageError, decode, encode
 from taskscope.tests.conftest import read_rows
-from taskscope.transports import Inbox, _merge_extra
+from taskscope.remote.inbox import Inbox, _context, _merge_extra
 
 HEADER = {"v": 1, "k": "test", "w": "tcp://w:1", "h": "far", "p": 77, "n": 1, "f": False}
 ORIGIN = ("far", 77, "tcp://w:1")
@@ -34,9 +40,9 @@ WIRE = Caps(wire=True)
 def wire_row(msg: str, *, task: str = "", run_id: int | None = None, detail: str = "",
              extra: str | None = None, created: float | None = None) -> Any:
     context, created_, msg_, text, extra_ = record.make_row(
-        created or time.time(), logging.INFO, record.LIBRARY, "lib.x", msg, WIRE,
+        created or time.time(), logging.INFO, sources.LIBRARY, "lib.x", msg, WIRE,
         thread="T", detail=detail, extra=extra, task=task)
-    return ((*context[:6], run_id), created_, msg_, text, extra_)
+    return ((*context[:-1], run_id), created_, msg_, text, extra_)  # the context's last field is run_id
 
 
 def finished(inbox: Inbox, message: bytes, caps: Caps = Caps()) -> list[tuple[Any, ...]]:
@@ -66,7 +72,7 @@ def test_a_message_round_trips_and_the_kernel_finishes_each_row() -> None:
     assert len(message["ctx"]) == 2  # the rows outside a task share one context
     out = finished(Inbox("test"), encode(HEADER, rows))
     plain, traced, extra, tasked = out
-    expected = record.make_row(rows[0][1], logging.INFO, record.LIBRARY, "lib.x", "plain", Caps(), thread="T")
+    expected = record.make_row(rows[0][1], logging.INFO, sources.LIBRARY, "lib.x", "plain", Caps(), thread="T")
     assert plain[:7] == expected[:7]  # the kernel writes the same line the worker would have
     assert plain[7:11] == ("far", 77, "T", "tcp://w:1")
     assert traced[6].endswith("Traceback: here")
@@ -173,7 +179,7 @@ def test_a_gap_in_message_numbers_is_reported(fresh_runtime: Any) -> None:
 def test_a_batch_too_large_for_one_message_is_split() -> None:
     sink = ListSink(max_message=4000)
     rows = [wire_row(f"row {i} " + os.urandom(40).hex()) for i in range(300)]
-    sink.write(rows)
+    sink.send(Columns.of(rows))
     assert len(sink.messages) > 2 and all(len(m) <= 4000 for m in sink.messages)
     messages = [decode(m) for m in sink.messages]
     assert [m["n"] for m in messages] == list(range(1, len(messages) + 1))
@@ -181,12 +187,10 @@ def test_a_batch_too_large_for_one_message_is_split() -> None:
 
 
 def test_a_row_larger_than_a_message_is_dropped_and_said() -> None:
-    from taskscope.remote import RemoteCollector
 
     sink = ListSink(max_message=2000)
-    collector = RemoteCollector(sink, caps=WIRE)
-    sink.bind(collector)
-    sink.write([wire_row(os.urandom(4000).hex())])
+    collector = Writer(ColumnPipeline(sink), caps=WIRE)
+    sink.send(Columns.of([wire_row(os.urandom(4000).hex())]))
     assert collector.dropped == 1
     [message] = [decode(m) for m in sink.messages]
     assert "larger than a message may be" in message["m"][0]
@@ -255,14 +259,13 @@ def test_the_client_preload_is_set_while_recording_and_removed_after(tmp_path: A
 
 
 def test_no_receiver_while_not_recording(fresh_runtime: Any) -> None:
-    assert transports.receiver() is None
-    from taskscope import pool
+    assert receivers.receiver() is None
+    from taskscope.remote import pool
 
     assert pool.initargs()[0] is None
 
 
 def test_a_message_that_could_not_be_sent_is_counted_as_dropped_rows_not_a_gap() -> None:
-    from taskscope.remote import RemoteCollector
 
     class Refusing(ListSink):
         refuse = True
@@ -273,11 +276,10 @@ def test_a_message_that_could_not_be_sent_is_counted_as_dropped_rows_not_a_gap()
             return super().ship(payload, rows)
 
     sink = Refusing()
-    collector = RemoteCollector(sink, caps=WIRE)
-    sink.bind(collector)
-    sink.write([wire_row("refused"), wire_row("refused too")])
+    collector = Writer(ColumnPipeline(sink), caps=WIRE)
+    sink.send(Columns.of([wire_row("refused"), wire_row("refused too")]))
     sink.refuse = False
-    sink.write([wire_row("sent")])
+    sink.send(Columns.of([wire_row("sent")]))
     assert collector.dropped == 2
     assert [decode(m)["n"] for m in sink.messages] == [1]
 
@@ -309,7 +311,7 @@ def test_the_kernels_column_path_builds_the_rows_its_row_path_builds() -> None:
                      created=now + i * 0.0004) for i in range(40)]
     message = decode(encode(HEADER, rows))
     inbox = Inbox("test")
-    contexts = [transports._context(c) for c in message["ctx"]]
+    contexts = [_context(c) for c in message["ctx"]]
     assert inbox.batch_rows(ORIGIN, message, Caps()) == inbox._slow_rows(ORIGIN, contexts, message, Caps())
 
 
@@ -323,13 +325,13 @@ def test_the_workers_column_path_builds_the_columns_its_row_path_builds() -> Non
     """Log records go straight into columns; the same items converted one by one agree."""
     import threading
 
-    from taskscope.collector import quiet_threads
-    from taskscope.remote import Columns, RemoteCollector, TaskTag
+    from taskscope.writer.quiet import quiet_threads
+    from taskscope.remote.emitter import TaskTag
 
     local = threading.local()
     sink = ListSink()
     capture = RemoteCapture(sink, remote_options(None, flush_interval=60.0), tag=TaskTag(local, "key", {"t-9": 2}))
-    collector: RemoteCollector = capture.collector  # type: ignore[assignment]
+    collector = capture.writer
     log = logging.getLogger("remote.columns")
     log.handlers[:], log.propagate = [capture.capture.handler], False  # ours alone: pytest's would format
     try:
@@ -347,8 +349,8 @@ def test_the_workers_column_path_builds_the_columns_its_row_path_builds() -> Non
     items = [item for item in collector.queue if type(item) is tuple]
     quiet_threads.add(threading.get_ident())
     try:
-        fast = collector._rows(items)
-        slow = Columns.of(collector._convert(item) for item in items)
+        fast = collector.pipeline.build(items, final=False)
+        slow = Columns.of(collector.convert(item) for item in items)
     finally:
         quiet_threads.discard(threading.get_ident())
     assert len(fast) == 6 and fast.fields() == slow.fields()
@@ -359,16 +361,16 @@ def test_the_workers_column_path_builds_the_columns_its_row_path_builds() -> Non
 
 
 def fd_row(text: str, fd: int = 1) -> tuple[Any, ...]:
-    return record.make_row(time.time(), logging.INFO, record.PRINT, "stdout", text, Caps(), thread=f"fd {fd}")
+    return record.make_row(time.time(), logging.INFO, sources.PRINT, "stdout", text, Caps(), thread=f"fd {fd}")
 
 
 def test_a_held_fd_line_gives_way_to_its_remote_twin_in_either_order(fresh_runtime: Any) -> None:
-    from taskscope.transports import ConsoleDedup
+    from taskscope.remote.console import ConsoleDedup
 
     runtime.start()
     console = ConsoleDedup()
     console.join(("dask", "tcp://w:1", 7))
-    own = record.make_row(time.time(), logging.INFO, record.USER, "mine", "kernel's own", Caps())
+    own = record.make_row(time.time(), logging.INFO, sources.USER, "mine", "kernel's own", Caps())
     first, unmatched, other_fd = fd_row("fd first"), fd_row("nobody's twin"), fd_row("remote first", fd=2)
     assert console.filter([own, first], False) == [own]  # held
     assert console.remote_line(1, "fd first", time.monotonic())  # its twin settles it
@@ -382,7 +384,7 @@ def test_a_held_fd_line_gives_way_to_its_remote_twin_in_either_order(fresh_runti
 
 
 def test_fd_lines_wait_only_while_a_console_sharing_process_is_attached(fresh_runtime: Any) -> None:
-    from taskscope.transports import ConsoleDedup
+    from taskscope.remote.console import ConsoleDedup
 
     runtime.start()
     console = ConsoleDedup()
@@ -396,10 +398,10 @@ def test_fd_lines_wait_only_while_a_console_sharing_process_is_attached(fresh_ru
 
 def test_a_clear_takes_the_held_fd_lines_with_it(fresh_runtime: Any) -> None:
     runtime.start()
-    console = transports.CONSOLE
+    console = consoles.CONSOLE
     console.join(("pool", "SpawnProcess-9", 99))
     try:
-        print_fd = runtime._session.capture.tees["stdout"].take  # as the fd watch feeds a line
+        print_fd = current_session().capture.tees["stdout"].take  # as the fd watch feeds a line
         print_fd("held before the clear\n", "fd 1")
         runtime.flush()
         runtime.clear()
@@ -413,10 +415,10 @@ def test_a_clear_takes_the_held_fd_lines_with_it(fresh_runtime: Any) -> None:
 def test_console_echoes_settle_held_fd_rows_and_odd_ones_are_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
     """A remote logging handler's console lines (``l``) settle the kernel's fd copies; a
     message with only echoes has no rows; an odd echo is skipped, not the message."""
-    from taskscope.remote import Columns
+    from taskscope.remote.wire import Columns
 
-    console = transports.ConsoleDedup()
-    monkeypatch.setattr(transports, "CONSOLE", console)
+    console = consoles.ConsoleDedup()
+    monkeypatch.setattr(inboxes, "CONSOLE", console)
     columns = Columns()
     columns.l = [(2, "12:00:00 - distributed.worker - INFO - hello"), (2, "")]
     message = decode(encode(HEADER, columns))
@@ -430,7 +432,6 @@ def test_console_echoes_settle_held_fd_rows_and_odd_ones_are_ignored(monkeypatch
 def test_a_drop_row_in_a_message_that_could_not_be_sent_is_made_again() -> None:
     """A worker's drop rows are the kernel's only news of its drops: one lost with its
     message comes again with the next, with that message's rows added and both reasons."""
-    from taskscope.remote import RemoteCollector
 
     class Refusing(ListSink):
         refuse = 1
@@ -442,8 +443,7 @@ def test_a_drop_row_in_a_message_that_could_not_be_sent_is_made_again() -> None:
             return super().ship(payload, rows)
 
     sink = Refusing()
-    collector = RemoteCollector(sink, queue_size=2, interval=60.0, caps=WIRE)
-    sink.bind(collector)
+    collector = Writer(ColumnPipeline(sink), queue_size=2, interval=60.0, caps=WIRE)
     collector.start()
     try:
         for i in range(3):  # the third finds the queue full

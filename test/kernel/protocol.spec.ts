@@ -189,7 +189,7 @@ describe('protocol v1 in a real kernel', () => {
 
   it('forgets a comm the front end closed (no comm leaks in the kernel)', async () => {
     const count = async () =>
-      (await kernel.executeOk('import taskscope.bridge as b; print(len(b._pusher.comms))')).stdout.trim();
+      (await kernel.executeOk('import taskscope.frontend.bridge as b; print(len(b._pusher.comms))')).stdout.trim();
     const before = Number(await count());
     const extra = await open();
     expect(Number(await count())).toBe(before + 1);

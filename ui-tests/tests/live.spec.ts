@@ -234,7 +234,7 @@ test.describe('live control across kernels and panels', () => {
     });
     // the closed panel's comm is gone from the kernel: only the reopened one is left
     expect(
-      await runInKernel(page, 'import taskscope.bridge as b; print(len(b._pusher.comms))')
+      await runInKernel(page, 'import taskscope.frontend.bridge as b; print(len(b._pusher.comms))')
     ).toBe('1\n');
   });
 });

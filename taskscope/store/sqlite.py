@@ -17,17 +17,16 @@ from itertools import chain
 from pathlib import Path
 from typing import Any
 
-from . import safe
-from .record import COLUMNS, Row
+from ..record import safe
+from ..record.columns import COLUMNS, FIELDS
+from ..record.rows import Row
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS rows(
-    seq INTEGER PRIMARY KEY, created REAL, level TEXT, levelno INTEGER, source TEXT,
-    logger TEXT, msg TEXT, text TEXT, hostname TEXT, pid INTEGER, thread TEXT,
-    worker TEXT, task TEXT, extra TEXT
-);
-CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);
-"""
+#: The tables, from the record's declaration (:mod:`taskscope.record.columns`).
+SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS rows(\n    "
+    + ",\n    ".join(f"{column.name} {column.sql}" for column in COLUMNS)
+    + "\n);\nCREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);\n"
+)
 
 #: Secondary indexes. Paging is by ``seq`` (the rowid: free); W2 measures what these cost.
 #: None by default: a filtered keyset page scans forward by seq and stops at LIMIT, which
@@ -43,12 +42,14 @@ INDEXES: dict[str, str] = {
 #: SQLite's default 4 KiB (W2), and the query side reads long runs of rows by seq.
 PAGE_SIZE = 16384
 
-_INSERT = f"INSERT INTO rows({', '.join(COLUMNS[1:])}, seq) VALUES ({', '.join('?' * len(COLUMNS))})"
+#: A row's values (FIELDS order), then its seq.
+_INSERT = f"INSERT INTO rows({', '.join(FIELDS)}, seq) VALUES ({', '.join('?' * (len(FIELDS) + 1))})"
 #: The same, numbered by SQLite: one past the largest seq (the row before it in the batch).
-_INSERT_NEXT = f"INSERT INTO rows({', '.join(COLUMNS[1:])}) VALUES ({', '.join('?' * (len(COLUMNS) - 1))})"
-#: Rows a multi-row INSERT takes (13 values each: far below SQLite's 32766 variables).
+_VALUES = f"({', '.join('?' * len(FIELDS))})"
+_INSERT_NEXT = f"INSERT INTO rows({', '.join(FIELDS)}) VALUES {_VALUES}"
+#: Rows a multi-row INSERT takes (a dozen or so values each: far below SQLite's 32766 variables).
 _CHUNK = 100
-_INSERT_CHUNK = _INSERT_NEXT + f", ({', '.join('?' * (len(COLUMNS) - 1))})" * (_CHUNK - 1)
+_INSERT_CHUNK = _INSERT_NEXT + f", {_VALUES}" * (_CHUNK - 1)
 
 
 def new_session_id() -> str:

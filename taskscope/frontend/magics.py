@@ -13,7 +13,8 @@ from typing import Any, Callable
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_magic, magics_class
 
-from . import dataset, runtime
+from .. import runtime
+from ..views import dataset
 
 USAGE = """\
 Usage: %taskscope start [option=value ...]   start recording (options go to taskscope.start)

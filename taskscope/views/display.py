@@ -13,13 +13,25 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+import sqlite3
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
 
-from . import query
-from .query import COLUMNS
+from ..record.columns import COLUMNS as RECORD
+from ..record.vocabulary import INVISIBLE
+from ..store import query
+from ..store.query import COLUMNS
 
-if TYPE_CHECKING:
-    from .dataset import Dataset
+
+class Dataset(Protocol):
+    """What a display reads: a dataset or view (:class:`taskscope.views.dataset.Dataset`)."""
+
+    @property
+    def filters(self) -> dict[str, Any]: ...
+    @property
+    def limit(self) -> int | None: ...
+    def reading(self) -> AbstractContextManager[sqlite3.Connection | None]: ...
+
 
 MIME_TYPE = "application/vnd.taskscope.table+json"
 BUNDLE_VERSION = 1
@@ -31,14 +43,13 @@ PLAIN_CELL_CHARS = 40
 #: Inline output is saved in the notebook: strings longer than this are cut in the bundle
 #: (the full row stays in the store, for get() and the log panel).
 BUNDLE_CELL_CHARS = 10_000
-HTML_COLUMNS: tuple[str, ...] = ("seq", "created", "level", "source", "logger", "task", "worker", "msg")
+#: The HTML fallback's columns: seq, then the record's grid columns, the message last.
+HTML_COLUMNS: tuple[str, ...] = ("seq", *(c.name for c in RECORD if c.shown == "grid" and c.name != "msg"), "msg")
 PLAIN_COLUMNS: tuple[str, ...] = ("seq", "created", "level", "logger", "msg")
 
 # Direction overrides/isolates and other invisible controls would let log text reorder or
 # hide what is shown around it: display them as visible code points instead.
-_INVISIBLE = re.compile(
-    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]"
-)
+_INVISIBLE = re.compile(INVISIBLE)
 _LEVEL_STYLES: tuple[tuple[int, str], ...] = (
     (query.SYSTEM_LEVEL, "color:#6c3fb5"),
     (50, "color:#fff;background-color:#b00020;font-weight:bold"),

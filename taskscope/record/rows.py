@@ -1,7 +1,8 @@
-"""One row of the log table: its columns, the SYSTEM level, and which source a logger is.
+"""One row of the log table as it is built: a plain tuple in :data:`columns.FIELDS` order.
 
-A row travels as a plain tuple in :data:`FIELDS` order (the store adds ``seq``): tuples
-are what ``sqlite3.executemany`` binds fastest and what the flusher builds cheapest.
+Tuples are what ``sqlite3.executemany`` binds fastest and what the writer builds
+cheapest; :func:`make_row` is where a row is put together from named fields, and
+``row[AT[name]]`` reads one (:mod:`taskscope.record.columns`).
 """
 
 from __future__ import annotations
@@ -11,88 +12,16 @@ import os
 import socket
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
 from . import safe
-
-#: taskscope's own rows (started, stopped, N rows dropped) have this level.
-SYSTEM = 999
-logging.addLevelName(SYSTEM, "SYSTEM")
-
-#: The store's columns, in order (DESIGN.md "The record").
-COLUMNS: tuple[str, ...] = (
-    "seq", "created", "level", "levelno", "source", "logger", "msg", "text",
-    "hostname", "pid", "thread", "worker", "task", "extra",
-)
-#: A row as the flusher builds it: every column but ``seq``, which the store's writer assigns.
-FIELDS: tuple[str, ...] = COLUMNS[1:]
+from .columns import AT
+from .sources import SYSTEM_LOGGER, SYSTEM_SOURCE, source_of
+from .vocabulary import SYSTEM
 
 Row = tuple[Any, ...]
 
-USER, LIBRARY, RUNTIME, PRINT, SYSTEM_SOURCE = "user", "library", "runtime", "print", "system"
-SOURCES: tuple[str, ...] = (USER, LIBRARY, RUNTIME, PRINT, SYSTEM_SOURCE)
-
-#: Loggers of the machinery a computation runs on rather than of the computation itself.
-RUNTIME_PREFIXES: tuple[str, ...] = (
-    "asyncio", "concurrent.futures", "dask", "distributed", "ipykernel", "IPython",
-    "jupyter_client", "tornado", "traitlets", "zmq",
-)
-#: taskscope's own loggers.
-SYSTEM_PREFIXES: tuple[str, ...] = ("taskscope",)
-
-#: The logger name of taskscope's own SYSTEM rows.
-SYSTEM_LOGGER = "taskscope"
-
 HOSTNAME = socket.gethostname()
-
-_user_names: set[str] = {"__main__"}
-_on_mark: list[Callable[[str], None]] = []
-
-
-def mark_user_logger(name: str) -> None:
-    """Register ``name`` (and the loggers under it) as the user's own: source ``user``.
-
-    ``taskscope.logger.getLogger`` calls this. While recording, the capture applies the
-    user capture level to the logger at once (see ``capture.LevelPolicy``).
-    """
-    if name in _user_names:
-        return
-    _user_names.add(name)
-    for listener in list(_on_mark):
-        listener(name)
-
-
-def user_logger_names() -> frozenset[str]:
-    """The registered user logger names (``__main__`` always among them)."""
-    return frozenset(_user_names)
-
-
-def on_mark(listener: Callable[[str], None]) -> None:
-    """Call ``listener(name)`` whenever a user logger is registered (the capture listens)."""
-    if listener not in _on_mark:
-        _on_mark.append(listener)
-
-
-def off_mark(listener: Callable[[str], None]) -> None:
-    """Stop calling ``listener`` (at stop)."""
-    if listener in _on_mark:
-        _on_mark.remove(listener)
-
-
-def _under(name: str, prefixes: Any) -> bool:
-    """Whether ``name`` is one of ``prefixes`` or a logger below one."""
-    return any(name == p or name.startswith(p + ".") for p in prefixes)
-
-
-def source_of(name: str) -> str:
-    """The source of a logging record from logger ``name``: user, runtime, system or library."""
-    if _under(name, _user_names):
-        return USER
-    if _under(name, SYSTEM_PREFIXES):
-        return SYSTEM_SOURCE
-    if _under(name, RUNTIME_PREFIXES):
-        return RUNTIME
-    return LIBRARY
 
 
 @dataclass(frozen=True)
@@ -160,7 +89,8 @@ def make_row(
     task: str = "",
     dropped: int = 0,
 ) -> Row:
-    """A row in :data:`FIELDS` order, message and text cut to ``caps``.
+    """A row in :data:`~taskscope.record.columns.FIELDS` order, message and text cut to
+    ``caps``: the one place a row tuple is put together field by field.
 
     Strings may hold lone surrogates: the store escapes them only in a batch that has one.
     ``dropped`` counts characters already cut off the end of ``msg``. With ``caps.wire``
@@ -212,8 +142,16 @@ def row_from_dict(data: Mapping[str, Any], caps: Caps) -> Row:
         task=safe.safe_str(data.get("task") or ""),
     )
     if isinstance(text, str) and text:
-        row = row[:6] + (safe.cut(text, caps.text),) + row[7:]
+        row = replace(row, text=safe.cut(text, caps.text))
     return row
+
+
+def replace(row: Row, **fields: Any) -> Row:
+    """``row`` with the named fields replaced (the slow path: a few rows, not every row)."""
+    values = list(row)
+    for name, value in fields.items():
+        values[AT[name]] = value
+    return tuple(values)
 
 
 def _extra_json(extra: object, caps: Caps) -> str | None:

@@ -21,9 +21,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 if TYPE_CHECKING:
     import pandas as pd
 
-from . import display, query, runtime
-from .query import COLUMNS
-from .store import home
+from ..record.columns import COLUMNS as RECORD
+from ..session.session import last as last_session
+from ..store import query
+from ..store.query import COLUMNS
+from ..store.sqlite import home
+from . import display
 
 
 
@@ -38,15 +41,6 @@ def _pandas() -> Any:
 def _text_dtype() -> Any:
     return "str" if int(_pandas().__version__.split(".")[0]) >= 3 else object
 
-
-@lru_cache(maxsize=None)
-def _dtypes() -> dict[str, Any]:
-    text = _text_dtype()
-    return {
-        "seq": "int64", "levelno": "Int64", "pid": "Int64", "extra": object,
-        **{name: text for name in ("level", "source", "logger", "msg", "text",
-                                   "hostname", "thread", "worker", "task")},
-    }
 
 SESSION_COLUMNS: tuple[str, ...] = (
     "session_id", "started", "kernel_id", "hostname", "pid", "rows", "size_bytes", "path", "current",
@@ -96,18 +90,19 @@ def local_times(epochs: Any) -> pd.Series:
 
 
 def frame(rows: list[tuple[Any, ...]]) -> pd.DataFrame:
-    """Stored rows as a DataFrame with the record's columns and fixed dtypes (also when empty)."""
+    """Stored rows as a DataFrame with the record's columns and their declared dtypes
+    (:mod:`taskscope.record.columns`), also when empty."""
     pd = _pandas()
-    dtypes = _dtypes()
-    columns = list(zip(*rows)) if rows else [()] * len(COLUMNS)
+    text = _text_dtype()
+    columns = list(zip(*rows)) if rows else [()] * len(RECORD)
     data: dict[str, pd.Series] = {}
-    for name, values in zip(COLUMNS, columns):
-        if name == "created":
-            data[name] = local_times(values)
-        elif name == "extra":
-            data[name] = pd.Series([query.parse_extra(v) for v in values], dtype=object)
+    for column, values in zip(RECORD, columns):
+        if column.dtype == "datetime":
+            data[column.name] = local_times(values)
+        elif column.dtype == "json":
+            data[column.name] = pd.Series([query.parse_extra(v) for v in values], dtype=object)
         else:
-            data[name] = pd.Series(values, dtype=dtypes[name])
+            data[column.name] = pd.Series(values, dtype=text if column.dtype == "text" else column.dtype)
     return pd.DataFrame(data, columns=list(COLUMNS))
 
 
@@ -158,7 +153,10 @@ class Dataset:
     @property
     def path(self) -> Path | None:
         """The store file read now; None while no session was ever started here."""
-        return self._path if self._path is not None else runtime.store_path()
+        if self._path is not None:
+            return self._path
+        session = last_session()
+        return session.path if session is not None else None
 
     @property
     def session_id(self) -> str | None:
@@ -173,8 +171,9 @@ class Dataset:
         The current session is flushed first, so rows logged just before are visible.
         """
         path = self.path
-        if path is not None and (self._path is None or _is_current(path)):
-            runtime.flush()
+        session = last_session()
+        if session is not None and path is not None and (self._path is None or _is_current(path)):
+            session.flush()
         if path is None or (self._path is None and not path.exists()):
             yield None
             return
@@ -242,7 +241,8 @@ class Dataset:
                 "clear() deletes the whole session, not just this view's rows; "
                 "call taskscope.logger.dataset.clear() to mean that"
             )
-        if not runtime.clear():
+        session = last_session()
+        if session is not None and not session.clear():
             raise TimeoutError("taskscope's writer did not clear the session in time; nothing was lost, try again")
 
     # -- display
@@ -260,8 +260,8 @@ class Dataset:
 
 def _is_current(path: Path) -> bool:
     """Is this the file the running (or last) session of this process writes?"""
-    current = runtime.store_path()
-    return current is not None and _same_file(Path(current), path)
+    session = last_session()
+    return session is not None and _same_file(session.path, path)
 
 
 def _same_file(a: Path, b: Path) -> bool:

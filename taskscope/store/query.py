@@ -1,0 +1,525 @@
+"""The one place where filters become SQL.
+
+Every user value reaches SQLite as a bound parameter, never through string formatting.
+The dataset API, the inline display and the comm bridge all go through this module, so a
+filter means the same thing in a DataFrame, in a cell's output and in the log panel.
+
+Filters (all optional, combined with AND):
+
+- ``logger``, ``task``: a glob (``*`` any run, ``?`` one character; everything else is
+  literal) or a list of globs (OR).
+- ``level``: this level or above; a name (case-insensitive, ``SYSTEM`` is 999) or an int.
+- ``source``, ``worker``, ``hostname``: an exact value or a list of values (OR); ``""``
+  also matches a missing value.
+- ``text``: case-insensitive substring of ``msg`` or ``text``.
+- ``since`` (inclusive), ``until`` (exclusive): a datetime (naive means local time), a
+  pandas Timestamp, a date (local midnight), epoch seconds, a timedelta or a string such as
+  ``"10min"``/``"2h"``/``"30s"``/``"1d"`` (that long ago), ``"now"``, or an ISO datetime.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import numbers
+import re
+import sqlite3
+import time
+from collections.abc import Callable, Iterable, Mapping
+from contextlib import contextmanager
+from datetime import date, datetime, time as dtime, timedelta
+from pathlib import Path
+from typing import Any, Iterator, NamedTuple
+
+from ..record.columns import NAMES as COLUMNS
+from ..record.vocabulary import DURATION, FILTERS, SOURCES, SYSTEM as SYSTEM_LEVEL, UNIT_SECONDS
+
+__all__ = [
+    "COLUMNS", "FILTERS", "MAX_PAGE_ROWS", "SYSTEM_LEVEL", "Where", "check_keys", "check_limit", "connect",
+    "connection", "count", "empty_page", "has_rows_table", "is_int", "json_safe", "level_number", "parse_extra",
+    "query_page", "read_meta", "row_dict", "select_rows", "seq_index", "to_epoch", "where",
+]
+
+MAX_PAGE_ROWS = 10_000
+
+_DURATION = re.compile(DURATION, re.IGNORECASE)
+
+
+class Where(NamedTuple):
+    """A SQL condition (``"1"`` when unfiltered) and its bound parameters."""
+
+    sql: str
+    params: list[Any]
+
+
+# ---------------------------------------------------------------- value parsing
+
+
+def is_int(value: Any) -> bool:
+    """An integer (NumPy's too), but not a bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def level_number(value: Any, name: str = "level") -> int:
+    """A level name (case-insensitive) or int as logging's number; SYSTEM is 999."""
+    if not (is_int(value) or isinstance(value, str)):
+        raise TypeError(f"{name} must be a level name or an int, not {type(value).__name__}")
+    if not isinstance(value, str):
+        if value < 0:
+            raise ValueError(f"{name} must be >= 0, got {value}")
+        return int(value)
+    key = value.strip().upper()
+    if key.isdigit():
+        return int(key)
+    levels = _level_names()
+    if key not in levels:
+        raise ValueError(f"{name}: unknown level {value!r}; use one of {', '.join(levels)} or an int")
+    return levels[key]
+
+
+def _level_names() -> dict[str, int]:
+    """logging's level names, upper-cased: custom ones and SYSTEM (record registers it) too."""
+    mapping = getattr(logging, "getLevelNamesMapping", lambda: dict(logging._nameToLevel))()
+    names = {str(k).upper(): int(v) for k, v in mapping.items()}
+    return dict(sorted(names.items(), key=lambda item: item[1]))
+
+
+def to_epoch(value: Any, name: str = "since", now: float | None = None) -> float:
+    """A point in time as epoch seconds; see the module docstring for the accepted forms."""
+    now = time.time() if now is None else now
+    if isinstance(value, bool):
+        raise TypeError(f"{name}: expected a time, got a bool")
+    if isinstance(value, numbers.Real):
+        if not math.isfinite(value):
+            raise ValueError(f"{name}: epoch seconds must be finite, got {value!r}")
+        return float(value)
+    if isinstance(value, datetime):
+        return _datetime_epoch(value)
+    if isinstance(value, date):
+        return datetime.combine(value, dtime()).timestamp()
+    if isinstance(value, timedelta):
+        return now - value.total_seconds()
+    if isinstance(value, str):
+        return _string_epoch(value, name, now)
+    raise TypeError(
+        f"{name}: expected a datetime, epoch seconds or a string like '10min', "
+        f"not {type(value).__name__}"
+    )
+
+
+def _datetime_epoch(value: datetime) -> float:
+    """Aware datetimes as they say; naive ones (pandas Timestamps too) as local time."""
+    if value.tzinfo is not None and value.utcoffset() is not None:
+        return value.timestamp()
+    # datetime.combine gives a plain datetime: a naive pandas Timestamp's own .timestamp()
+    # would read it as UTC.
+    return datetime.combine(value.date(), value.time()).timestamp()
+
+
+def _string_epoch(value: str, name: str, now: float) -> float:
+    text = value.strip()
+    if text.lower() == "now":
+        return now
+    match = _DURATION.match(text)
+    if match:
+        amount, unit = float(match.group(1)), match.group(2).lower()
+        return now - amount * UNIT_SECONDS["ms" if unit == "ms" else unit[0]]
+    iso = text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text
+    try:
+        return _datetime_epoch(datetime.fromisoformat(iso))
+    except ValueError:
+        raise ValueError(
+            f"{name}: cannot read {value!r} as a time; use e.g. '10min', '2h', '30s', '1d', "
+            "an ISO datetime such as '2024-05-01 12:30', a datetime or epoch seconds"
+        ) from None
+
+
+def _strings(value: Any, name: str) -> list[str]:
+    """One string or a non-empty list/tuple/set of strings, as a list."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, (list, tuple, set, frozenset)):
+        items = list(value)
+        if not items:
+            raise ValueError(f"{name}: an empty list matches nothing; leave {name} out instead")
+        for item in items:
+            if not isinstance(item, str):
+                raise TypeError(f"{name}: expected strings, got {type(item).__name__}")
+        return sorted(items) if isinstance(value, (set, frozenset)) else items
+    raise TypeError(f"{name} must be a string or a list of strings, not {type(value).__name__}")
+
+
+# ---------------------------------------------------------------- SQL clauses
+
+
+def _glob_pattern(pattern: str) -> str:
+    """Our glob (only ``*`` and ``?`` special) as a SQLite GLOB: ``[`` made literal."""
+    return pattern.replace("[", "[[]")
+
+
+def _glob_clause(column: str) -> Callable[[Any, str], Where]:
+    def clause(value: Any, name: str) -> Where:
+        parts, params = [], []
+        for pattern in _strings(value, name):
+            if "*" in pattern or "?" in pattern:
+                parts.append(f"{column} GLOB ?")
+                params.append(_glob_pattern(pattern))
+            else:
+                parts.append(f"{column} = ?")
+                params.append(pattern)
+        return Where("(" + " OR ".join(parts) + ")", params)
+
+    return clause
+
+
+def _exact_clause(column: str, allowed: Iterable[str] | None = None) -> Callable[[Any, str], Where]:
+    def clause(value: Any, name: str) -> Where:
+        values = _strings(value, name)
+        if allowed is not None:
+            values = [_checked_choice(v, allowed, name) for v in values]
+        marks = ", ".join("?" * len(values))
+        return Where(f"coalesce({column}, '') IN ({marks})", values)
+
+    return clause
+
+
+def _checked_choice(value: str, allowed: Iterable[str], name: str) -> str:
+    choice = value.strip().lower()
+    if choice not in allowed:
+        raise ValueError(f"{name}: unknown value {value!r}; use one of {', '.join(allowed)}")
+    return choice
+
+
+def _level_clause(value: Any, name: str) -> Where:
+    return Where("levelno >= ?", [level_number(value, name)])
+
+
+def _text_clause(value: Any, name: str) -> Where:
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a string, not {type(value).__name__}")
+    if not value:
+        raise ValueError(f"{name}: an empty string matches everything; leave {name} out instead")
+    if value.isascii():
+        like = "%" + re.sub(r"([\\%_])", r"\\\1", value) + "%"
+        return Where("(msg LIKE ? ESCAPE '\\' OR text LIKE ? ESCAPE '\\')", [like, like])
+    # SQLite's LIKE folds ASCII case only: non-ASCII needles go through Python's casefold.
+    needle = value.casefold()
+    return Where("(ts_icontains(msg, ?) OR ts_icontains(text, ?))", [needle, needle])
+
+
+def _time_clause(operator: str) -> Callable[[Any, str], Where]:
+    def clause(value: Any, name: str) -> Where:
+        return Where(f"created {operator} ?", [to_epoch(value, name)])
+
+    return clause
+
+
+_CLAUSES: dict[str, Callable[[Any, str], Where]] = {
+    "logger": _glob_clause("logger"),
+    "level": _level_clause,
+    "source": _exact_clause("source", SOURCES),
+    "task": _glob_clause("task"),
+    "worker": _exact_clause("worker"),
+    "hostname": _exact_clause("hostname"),
+    "text": _text_clause,
+    "since": _time_clause(">="),
+    "until": _time_clause("<"),
+}
+
+
+def check_keys(filters: Mapping[str, Any], what: str = "filter") -> None:
+    """Raise TypeError naming any key that is not a filter."""
+    unknown = [key for key in filters if key not in _CLAUSES]
+    if unknown:
+        raise TypeError(
+            f"unknown {what} {', '.join(map(repr, unknown))}; valid filters: {', '.join(FILTERS)}"
+        )
+
+
+def where(filters: Mapping[str, Any]) -> Where:
+    """Validate filters and build their SQL condition; ``None`` values are left out."""
+    if not isinstance(filters, Mapping):
+        raise TypeError(f"filters must be a mapping of filter names to values, not {type(filters).__name__}")
+    check_keys(filters)
+    parts: list[str] = []
+    params: list[Any] = []
+    for key in FILTERS:
+        value = filters.get(key)
+        if value is None:
+            continue
+        clause = _CLAUSES[key](value, key)
+        parts.append(clause.sql)
+        params.extend(clause.params)
+    return Where(" AND ".join(parts) or "1", params)
+
+
+def check_limit(limit: Any, name: str = "limit", maximum: int | None = None) -> int | None:
+    """A row limit: None (no limit) or an int >= 0 (at most ``maximum``)."""
+    if limit is None:
+        return None
+    if not is_int(limit):
+        raise TypeError(f"{name} must be an int or None, not {type(limit).__name__}")
+    if limit < 0:
+        raise ValueError(f"{name} must be >= 0, got {limit}")
+    if maximum is not None and limit > maximum:
+        raise ValueError(f"{name} must be <= {maximum}, got {limit}")
+    return int(limit)
+
+
+# ---------------------------------------------------------------- connections
+
+
+def connect(path: str | Path) -> sqlite3.Connection:
+    """A read-only connection to a session store, also one whose writer was killed.
+
+    ``mode=ro`` reads the WAL of a live or SIGKILLed writer without ever checkpointing
+    (closing a read-write connection last would rewrite the file). Where SQLite cannot open
+    read-only (e.g. it may not create the -shm file), fall back to ``query_only``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no taskscope store at {path}")
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.OperationalError:
+        conn = sqlite3.connect(str(path), check_same_thread=False)
+        conn.execute("PRAGMA query_only = 1")
+    _prepare(conn)
+    return conn
+
+
+def _prepare(conn: sqlite3.Connection) -> None:
+    """Register the SQL functions our conditions use (idempotent)."""
+    conn.create_function("ts_icontains", 2, _icontains, deterministic=True)
+
+
+def _icontains(haystack: str | None, needle: str) -> bool:
+    return haystack is not None and needle in haystack.casefold()
+
+
+@contextmanager
+def connection(conn_or_path: sqlite3.Connection | str | Path) -> Iterator[sqlite3.Connection]:
+    """Use a caller's connection as is, or open (and close) one for a path."""
+    if isinstance(conn_or_path, sqlite3.Connection):
+        _prepare(conn_or_path)
+        yield conn_or_path
+        return
+    conn = connect(conn_or_path)
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def _fetchall(conn: sqlite3.Connection, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+    """Run a query; text that is not valid UTF-8 is decoded with replacement, not fatal."""
+    try:
+        return conn.execute(sql, params).fetchall()
+    except sqlite3.OperationalError as exc:
+        if "decode" not in str(exc).lower():
+            raise
+    previous = conn.text_factory
+    conn.text_factory = lambda raw: raw.decode("utf-8", "replace")
+    try:
+        return conn.execute(sql, params).fetchall()
+    finally:
+        conn.text_factory = previous
+
+
+def has_rows_table(conn: sqlite3.Connection) -> bool:
+    """False for a store the writer has created but not yet given its schema."""
+    found = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'rows'")
+    return found.fetchone() is not None
+
+
+def _select(conn: sqlite3.Connection) -> str:
+    """``SELECT`` of every column in COLUMNS order; a column an older store lacks reads as
+    NULL (a session written before that column was declared still opens)."""
+    have = {row[1] for row in conn.execute("PRAGMA table_info(rows)")}
+    return "SELECT " + ", ".join(name if name in have else f"NULL AS {name}" for name in COLUMNS) + " FROM rows"
+
+
+def read_meta(conn: sqlite3.Connection) -> dict[str, str]:
+    """The store's ``meta`` table as a dict (empty when there is none yet)."""
+    try:
+        return {str(k): v for k, v in conn.execute("SELECT key, value FROM meta").fetchall()}
+    except sqlite3.OperationalError:
+        return {}
+
+
+# ---------------------------------------------------------------- queries
+
+
+def select_rows(
+    conn: sqlite3.Connection, filters: Mapping[str, Any], limit: int | None = None
+) -> list[tuple[Any, ...]]:
+    """Matching rows as tuples in COLUMNS order, seq ascending; ``limit`` keeps the newest."""
+    condition = where(filters)
+    limit = check_limit(limit)
+    if not has_rows_table(conn) or limit == 0:
+        return []
+    select = _select(conn)
+    if limit is None:
+        return _fetchall(conn, f"{select} WHERE {condition.sql} ORDER BY seq", condition.params)
+    sql = f"{select} WHERE {condition.sql} ORDER BY seq DESC LIMIT ?"
+    return _fetchall(conn, sql, [*condition.params, limit])[::-1]
+
+
+def count(conn: sqlite3.Connection, filters: Mapping[str, Any]) -> int:
+    """How many rows match, counted by SQLite (no row leaves the database)."""
+    condition = where(filters)
+    if not has_rows_table(conn):
+        return 0
+    return int(_fetchall(conn, f"SELECT count(*) FROM rows WHERE {condition.sql}", condition.params)[0][0])
+
+
+def query_page(
+    conn_or_path: sqlite3.Connection | str | Path,
+    filters: Mapping[str, Any],
+    after_seq: int | None = None,
+    before_seq: int | None = None,
+    limit: int = 500,
+    newest_first: bool = False,
+    *,
+    with_total: bool = True,
+) -> dict[str, Any]:
+    """One page of matching rows, by keyset paging on ``seq`` (never OFFSET).
+
+    Returns ``{"rows": [dict, ...], "total": int | None, "first_seq": int | None,
+    "last_seq": int | None}``: rows are JSON-safe dicts keyed by COLUMNS (``created`` in
+    epoch seconds, ``extra`` parsed), ordered by seq ascending, or descending with
+    ``newest_first``; ``total`` counts every row matching ``filters`` regardless of the
+    cursors (None when ``with_total`` is false); ``first_seq``/``last_seq`` are the seq of
+    ``rows[0]``/``rows[-1]`` (None when empty). The next page in the same direction is
+    ``after_seq=last_seq`` (ascending) or ``before_seq=last_seq`` (newest first).
+    """
+    condition = _paged(where(filters), after_seq, before_seq)
+    limit = check_limit(limit, maximum=MAX_PAGE_ROWS)
+    order = "DESC" if newest_first else "ASC"
+    with connection(conn_or_path) as conn:
+        if not has_rows_table(conn):
+            return empty_page(with_total)
+        sql = f"{_select(conn)} WHERE {condition.sql} ORDER BY seq {order} LIMIT ?"
+        rows = [row_dict(row) for row in _fetchall(conn, sql, [*condition.params, limit])]
+        total = count(conn, filters) if with_total else None
+    return {
+        "rows": rows,
+        "total": total,
+        "first_seq": rows[0]["seq"] if rows else None,
+        "last_seq": rows[-1]["seq"] if rows else None,
+    }
+
+
+def seq_index(
+    conn_or_path: sqlite3.Connection | str | Path | None,
+    filters: Mapping[str, Any],
+    every: int,
+    after_seq: int | None = None,
+    skip: int = 0,
+) -> dict[str, Any]:
+    """Where rows sit by position: the seq of every ``every``-th matching row.
+
+    Number the rows matching ``filters`` with seq above ``after_seq`` 0, 1, 2, ... in seq
+    order; ``seqs`` holds the seq of rows ``skip``, ``skip + every``, ... and ``count`` how
+    many there are. A view that shows rows by position (the log panel's grid) keeps these
+    block starts and reads block ``b`` as a keyset page from ``seqs[b] - 1``: a jump to any
+    position costs one page, never an OFFSET.
+
+    With no filter the answer needs no scan (``dense`` true, ``seqs`` empty): the writer
+    numbers rows consecutively and ``clear()`` deletes them all, so the stored seqs run
+    without a gap from the first to the last, and row ``n`` has seq ``first_seq + n``.
+    A filtered index reads the matching seqs once (about a count's cost, ~0.1 s at 1M rows).
+    """
+    if not is_int(every) or every < 1:
+        raise ValueError(f"every must be an int >= 1, got {every!r}")
+    if not is_int(skip) or skip < 0:
+        raise ValueError(f"skip must be an int >= 0, got {skip!r}")
+    condition = where(filters)
+    dense = condition.sql == "1"
+    paged = _paged(condition, after_seq, None)
+    answer: dict[str, Any] = {"count": 0, "first_seq": None, "last_seq": None, "dense": dense, "seqs": []}
+    if conn_or_path is None:  # no store yet: nothing is stored
+        return answer
+    with connection(conn_or_path) as conn:
+        if not has_rows_table(conn):
+            return answer
+        if dense:
+            ends = [
+                _fetchall(conn, f"SELECT seq FROM rows WHERE {paged.sql} ORDER BY seq {order} LIMIT 1", paged.params)
+                for order in ("ASC", "DESC")
+            ]
+            if ends[0]:
+                first, last = int(ends[0][0][0]), int(ends[1][0][0])
+                answer.update(count=last - first + 1, first_seq=first, last_seq=last)
+            return answer
+        seqs: list[int] = []
+        n = 0
+        first = last = None
+        for (seq,) in conn.execute(f"SELECT seq FROM rows WHERE {paged.sql} ORDER BY seq", paged.params):
+            if n >= skip and (n - skip) % every == 0:
+                seqs.append(seq)
+            if first is None:
+                first = seq
+            last = seq
+            n += 1
+    answer.update(count=n, first_seq=first, last_seq=last, seqs=seqs)
+    return answer
+
+
+def empty_page(with_total: bool = True) -> dict[str, Any]:
+    """The query_page answer when there are no rows to page."""
+    return {"rows": [], "total": 0 if with_total else None, "first_seq": None, "last_seq": None}
+
+
+def _paged(condition: Where, after_seq: Any, before_seq: Any) -> Where:
+    """Add the keyset cursors to a condition."""
+    parts, params = [condition.sql], list(condition.params)
+    for name, operator, value in (("after_seq", ">", after_seq), ("before_seq", "<", before_seq)):
+        if value is None:
+            continue
+        if not is_int(value):
+            raise TypeError(f"{name} must be an int or None, not {type(value).__name__}")
+        parts.append(f"seq {operator} ?")
+        params.append(int(value))
+    return Where(" AND ".join(parts), params)
+
+
+# ---------------------------------------------------------------- JSON
+
+
+def parse_extra(raw: Any) -> Any:
+    """The ``extra`` column as Python values; text that is not JSON is kept as text."""
+    if raw is None or not isinstance(raw, (str, bytes)):
+        return raw
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw
+
+
+def json_safe(value: Any) -> Any:
+    """A value that ``json.dumps(..., allow_nan=False)`` accepts: no NaN, bytes or objects."""
+    if value is None or isinstance(value, (str, bool)):
+        return value
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, Mapping):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, datetime):
+        return _datetime_epoch(value)
+    return str(value)
+
+
+def row_dict(row: tuple[Any, ...]) -> dict[str, Any]:
+    """One stored row as a JSON-safe dict keyed by COLUMNS."""
+    record = dict(zip(COLUMNS, row))
+    record["extra"] = parse_extra(record["extra"])
+    return {key: json_safe(value) for key, value in record.items()}

@@ -1,0 +1,1 @@
+"""How rows are read back: the pandas :mod:`.dataset` and the inline :mod:`.display`."""
