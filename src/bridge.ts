@@ -1,12 +1,12 @@
 /**
- * One notebook kernel's end of the comm bridge.
+ * One kernel's end of the comm bridge: the comm its KernelSession talks over.
  *
  * It makes sure the kernel can answer (a silent execute registers the comm target),
- * opens the comm, sends requests matched to their replies by `id`, and turns status
- * into state on a model. A kernel restart or change throws comms away, so it
- * reconnects on each (as ipywidgets' manager does).
+ * opens the comm over the kernel connection the session gives it, sends requests matched
+ * to their replies by `id`, and keeps the session's status model in step. A kernel
+ * restart throws comms away: the session tells the bridge, which opens a new comm once the
+ * kernel is back (as ipywidgets' manager does).
  */
-import { ISessionContext } from '@jupyterlab/apputils';
 import { Kernel, KernelMessage } from '@jupyterlab/services';
 import { PromiseDelegate } from '@lumino/coreutils';
 import { IDisposable } from '@lumino/disposable';
@@ -15,8 +15,12 @@ import { ISignal, Signal } from '@lumino/signaling';
 import { TaskscopeModel } from './model';
 import {
   COMM_TARGET,
+  IHelloReply,
+  IIndexQuery,
+  IIndexReply,
   IQuery,
   IRowsReply,
+  IStatus,
   IStatusReply,
   parseReply,
   PROTOCOL_VERSION,
@@ -65,28 +69,29 @@ export const DEFAULT_BRIDGE_SETTINGS: IBridgeSettings = {
 
 export class KernelBridge implements IDisposable {
   constructor(
-    sessionContext: ISessionContext,
     model: TaskscopeModel,
     settings: () => IBridgeSettings = () => DEFAULT_BRIDGE_SETTINGS
   ) {
-    this.sessionContext = sessionContext;
     this.model = model;
     this._settings = settings;
-    sessionContext.kernelChanged.connect(this._onKernelChanged, this);
-    sessionContext.statusChanged.connect(this._onStatusChanged, this);
-    sessionContext.connectionStatusChanged.connect(
-      this._onConnectionStatusChanged,
-      this
-    );
-    void this.connect();
   }
 
+  /** The kernel's status as this bridge last heard it. */
   readonly model: TaskscopeModel;
-  readonly sessionContext: ISessionContext;
 
-  /** Emitted when a comm opens on a kernel (first time, after a restart or a change). */
-  get connected(): ISignal<this, void> {
-    return this._connected;
+  /** The kernel connection the comm goes over; null: none (no notebook has the kernel). */
+  get kernel(): Kernel.IKernelConnection | null {
+    return this._kernel;
+  }
+
+  /** Emitted when a comm opens (first time, after a restart, over another connection). */
+  get opened(): ISignal<this, IHelloReply> {
+    return this._opened;
+  }
+
+  /** Emitted for every status the kernel sends after the hello (replies and pushes). */
+  get statusReceived(): ISignal<this, IStatus> {
+    return this._statusReceived;
   }
 
   get isConnected(): boolean {
@@ -95,6 +100,50 @@ export class KernelBridge implements IDisposable {
 
   get isDisposed(): boolean {
     return this._isDisposed;
+  }
+
+  /**
+   * Talk over another kernel connection (the notebook that carried the comm left): the
+   * comm on the old one is closed and a new one opened on this one.
+   */
+  setKernel(kernel: Kernel.IKernelConnection | null): void {
+    if (kernel === this._kernel) {
+      return;
+    }
+    this._closeComm('the comm moved to another connection');
+    this._kernel = kernel;
+    this._pendingRestart = false;
+    void this.connect();
+  }
+
+  /**
+   * The kernel is restarting: its comms are gone; a new one opens once it is idle. `via`
+   * is the connection that heard of it: JupyterLab holds that connection's messages back
+   * until the new process answers, while another one may still hear the old process (its
+   * last 'idle') and would send to it, so the next comm goes over `via`.
+   */
+  kernelRestarting(via: Kernel.IKernelConnection | null = null): void {
+    this._closeComm('the kernel restarted');
+    if (via && !via.isDisposed) {
+      this._kernel = via;
+    }
+    this.model.setState('connecting');
+    this._pendingRestart = true;
+  }
+
+  /** The carrier reported idle: after a restart, open the comm again. */
+  kernelIdle(): void {
+    if (this._pendingRestart) {
+      this._pendingRestart = false;
+      void this.connect();
+    }
+  }
+
+  /** The connection to the kernel came back: open the comm if there is none. */
+  connectionRestored(): void {
+    if (!this._comm && !this._pendingRestart) {
+      void this.connect();
+    }
   }
 
   /** Register the target in the kernel and open a comm to it; never rejects. */
@@ -110,9 +159,9 @@ export class KernelBridge implements IDisposable {
   }
 
   private async _connect(): Promise<void> {
-    const kernel = this.sessionContext.session?.kernel;
+    const kernel = this._kernel;
     this._closeComm('reconnecting');
-    if (!kernel) {
+    if (!kernel || kernel.isDisposed || this._isDisposed) {
       this.model.setState('no-kernel');
       return;
     }
@@ -124,8 +173,8 @@ export class KernelBridge implements IDisposable {
     this.model.setState('connecting');
     this.model.setPending(null); // what failed on the last kernel says nothing of this one
     const { outcome, reason } = await this._register(kernel);
-    if (this._isDisposed || kernel !== this.sessionContext.session?.kernel) {
-      return;
+    if (this._isDisposed || kernel !== this._kernel || this._pendingRestart) {
+      return; // disposed, moved, or restarting: the next connect() takes over
     }
     if (outcome !== 'ok') {
       // the reason a load failed goes where the user looks: the item's tooltip
@@ -200,6 +249,15 @@ export class KernelBridge implements IDisposable {
     return reply;
   }
 
+  /** Block starts by position (docs/protocol.md, `index`). */
+  async index(query: IIndexQuery): Promise<IIndexReply> {
+    const reply = await this.request('index', { ...query });
+    if (reply.op !== 'index') {
+      throw new TaskscopeError(`unexpected reply ${reply.op} to index`);
+    }
+    return reply;
+  }
+
   dispose(): void {
     if (this._isDisposed) {
       return;
@@ -228,6 +286,7 @@ export class KernelBridge implements IDisposable {
     if (reply.op === 'status') {
       this._pushSeq = Math.max(this._pushSeq, reply.seq);
       this.model.setStatus(reply.status);
+      this._statusReceived.emit(reply.status);
     }
   }
 
@@ -281,7 +340,7 @@ export class KernelBridge implements IDisposable {
     }
     switch (reply.op) {
       case 'hello':
-        this._onHello(reply.recording, reply.seq ?? 0, reply.status);
+        this._onHello(reply);
         break;
       case 'status':
         if (reply.id === undefined) {
@@ -296,18 +355,18 @@ export class KernelBridge implements IDisposable {
     }
   }
 
-  private _onHello(recording: boolean, seq: number, status?: IStatusReply['status']): void {
-    this._pushSeq = seq;
-    if (status) {
-      this.model.setStatus(status);
+  private _onHello(hello: IHelloReply): void {
+    this._pushSeq = hello.seq ?? 0;
+    if (hello.status) {
+      this.model.setStatus(hello.status);
     } else {
-      this.model.setState(recording ? 'recording' : 'stopped');
+      this.model.setState(hello.recording ? 'recording' : 'stopped');
     }
     const first = !this._helloSeen;
     this._helloSeen = true;
     if (first) {
-      this._connected.emit();
-      if (!recording && this._settings().autoStart) {
+      this._opened.emit(hello);
+      if (!hello.recording && this._settings().autoStart) {
         this.start().catch(error => console.warn('taskscope autoStart:', error));
       }
     }
@@ -315,35 +374,10 @@ export class KernelBridge implements IDisposable {
 
   private _onPush(reply: IStatusReply): void {
     const missed = reply.seq > this._pushSeq + 1 && this._helloSeen;
-    this._pushSeq = Math.max(this._pushSeq, reply.seq);
-    this.model.setStatus(reply.status);
+    this._takeStatus(reply);
     if (missed) {
       // the push carries the whole state, but ask once so nothing stays stale
       this.refresh().catch(() => undefined);
-    }
-  }
-
-  private _onKernelChanged(): void {
-    void this.connect();
-  }
-
-  private _onStatusChanged(_: ISessionContext, status: Kernel.Status): void {
-    if (status === 'restarting' || status === 'autorestarting') {
-      this._closeComm('the kernel restarted');
-      this.model.setState('connecting');
-      this._pendingRestart = true;
-    } else if (status === 'idle' && this._pendingRestart) {
-      this._pendingRestart = false;
-      void this.connect();
-    }
-  }
-
-  private _onConnectionStatusChanged(
-    _: ISessionContext,
-    status: Kernel.ConnectionStatus
-  ): void {
-    if (status === 'connected' && !this._comm && !this._pendingRestart) {
-      void this.connect();
     }
   }
 
@@ -369,6 +403,7 @@ export class KernelBridge implements IDisposable {
   }
 
   private _settings: () => IBridgeSettings;
+  private _kernel: Kernel.IKernelConnection | null = null;
   private _comm: Kernel.IComm | null = null;
   private _helloSeen = false;
   private _pushSeq = 0;
@@ -376,5 +411,6 @@ export class KernelBridge implements IDisposable {
   private _pending = new Map<number, PromiseDelegate<Reply>>();
   private _isDisposed = false;
   private _pendingRestart = false;
-  private _connected = new Signal<this, void>(this);
+  private _opened = new Signal<this, IHelloReply>(this);
+  private _statusReceived = new Signal<this, IStatus>(this);
 }

@@ -4,7 +4,7 @@
 import { JupyterFrontEnd } from '@jupyterlab/application';
 import { ICommandPalette } from '@jupyterlab/apputils';
 
-import { KernelBridge } from './bridge';
+import { KernelSession } from './session';
 import { ITaskscopeTracker } from './tracker';
 
 export namespace CommandIDs {
@@ -18,8 +18,8 @@ export namespace CommandIDs {
 
 const CATEGORY = 'Task Logs';
 
-function ready(bridge: KernelBridge | null): bridge is KernelBridge {
-  const state = bridge?.model.state;
+function ready(session: KernelSession | null): session is KernelSession {
+  const state = session?.model.state;
   return state === 'recording' || state === 'stopped';
 }
 
@@ -28,10 +28,10 @@ export function addCommands(
   tracker: ITaskscopeTracker,
   palette: ICommandPalette | null
 ): void {
-  const act = (action: (bridge: KernelBridge) => Promise<void>) => () => {
-    const bridge = tracker.current;
-    if (ready(bridge)) {
-      return action(bridge).catch(error =>
+  const act = (action: (session: KernelSession) => Promise<void>) => () => {
+    const session = tracker.current;
+    if (ready(session)) {
+      return action(session).catch(error =>
         console.warn('taskscope:', (error as Error).message)
       );
     }
@@ -41,35 +41,35 @@ export function addCommands(
     label: 'Start Recording Task Logs',
     caption: "Capture logging, print() and warnings from this notebook's kernel",
     isEnabled: () => ready(tracker.current) && !recording(),
-    execute: act(bridge => bridge.start())
+    execute: act(session => session.start())
   });
   app.commands.addCommand(CommandIDs.stop, {
     label: 'Stop Recording Task Logs',
     isEnabled: () => ready(tracker.current) && recording(),
-    execute: act(bridge => bridge.stop())
+    execute: act(session => session.stop())
   });
   app.commands.addCommand(CommandIDs.toggle, {
     label: 'Toggle Recording Task Logs',
     isEnabled: () => ready(tracker.current),
     isToggled: recording,
-    execute: act(bridge => bridge.toggle())
+    execute: act(session => session.toggle())
   });
   app.commands.addCommand(CommandIDs.clear, {
     label: 'Clear Task Logs',
     caption: "Delete the rows of this kernel's session",
     isEnabled: () => ready(tracker.current),
-    execute: act(bridge => bridge.clear())
+    execute: act(session => session.clear())
   });
-  // enabled/toggled follow the current notebook's state
-  let watched: KernelBridge | null = null;
+  // enabled/toggled follow the current notebook's kernel session
+  let watched: KernelSession | null = null;
   const refresh = () => {
     for (const id of [CommandIDs.start, CommandIDs.stop, CommandIDs.toggle, CommandIDs.clear]) {
       app.commands.notifyCommandChanged(id);
     }
   };
-  const follow = (_: unknown, bridge: KernelBridge | null) => {
+  const follow = (_: unknown, session: KernelSession | null) => {
     watched?.model.changed.disconnect(refresh);
-    watched = bridge;
+    watched = session;
     watched?.model.changed.connect(refresh);
     refresh();
   };

@@ -1,6 +1,6 @@
 /**
- * The plugins: the tracker (a bridge per notebook, settings), the toolbar item declared
- * in settings (`jupyter.lab.toolbars`), the status bar item and the commands.
+ * The plugins: the tracker (a kernel session per kernel, settings), the toolbar item
+ * declared in settings (`jupyter.lab.toolbars`), the status bar item and the commands.
  */
 import {
   JupyterFrontEnd,
@@ -25,7 +25,8 @@ const refreshRate = () => settings.values.statusRefreshRate;
 
 export const trackerPlugin: JupyterFrontEndPlugin<ITaskscopeTracker> = {
   id: PLUGIN_ID,
-  description: "One taskscope kernel bridge per notebook, following the user's settings.",
+  description:
+    "One taskscope kernel session per kernel, shared by its notebooks, following the user's settings.",
   autoStart: true,
   provides: ITaskscopeTracker,
   requires: [INotebookTracker],
@@ -55,11 +56,17 @@ export const toolbarPlugin: JupyterFrontEndPlugin<void> = {
     toolbarRegistry: IToolbarWidgetRegistry,
     tracker: ITaskscopeTracker
   ) => {
-    toolbarRegistry.addFactory<NotebookPanel>(
-      'Notebook',
-      TOOLBAR_ITEM_NAME,
-      panel => new TaskscopeToolbarItem(tracker.bridgeFor(panel), refreshRate)
-    );
+    toolbarRegistry.addFactory<NotebookPanel>('Notebook', TOOLBAR_ITEM_NAME, panel => {
+      const item = new TaskscopeToolbarItem(tracker.sessionFor(panel), refreshRate);
+      const follow = (_: ITaskscopeTracker, change: ITaskscopeTracker.ISessionChange) => {
+        if (change.panel === panel) {
+          item.setTarget(change.session);
+        }
+      };
+      tracker.sessionChanged.connect(follow);
+      item.disposed.connect(() => tracker.sessionChanged.disconnect(follow));
+      return item;
+    });
   }
 };
 
@@ -88,15 +95,13 @@ export const statusBarPlugin: JupyterFrontEndPlugin<void> = {
         });
       }
     });
-    tracker.currentChanged.connect((_, bridge) =>
-      item.setModel(bridge?.model ?? null)
-    );
+    tracker.currentChanged.connect((_, session) => item.setModel(session?.model ?? null));
     item.setModel(tracker.current?.model ?? null);
     statusBar.registerStatusItem('jupyterlab-taskscope:status', {
       item,
       align: 'left',
       rank: 4,
-      isActive: () => tracker.current !== null
+      isActive: () => tracker.currentNotebook !== null
     });
   }
 };

@@ -6,6 +6,7 @@ import { Widget } from '@lumino/widgets';
 
 import {
   BridgeState,
+  describeState,
   describeStatus,
   formatCount,
   problemCounts,
@@ -80,7 +81,8 @@ export class StatusView extends Widget {
     const model = this._model;
     this.node.dataset.state = model?.state ?? 'no-kernel';
     this.node.dataset.pending = model?.pending ?? '';
-    this.node.title = model ? describeStatus(model) : 'taskscope: no notebook';
+    // no model: the notebook has no kernel (the status bar item hides without a notebook)
+    this.node.title = model ? describeStatus(model) : describeState('no-kernel');
     this._label.textContent = model ? statusLabel(model) : 'taskscope';
   }
 

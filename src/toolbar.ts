@@ -1,23 +1,30 @@
 /**
  * The notebook toolbar item: a button that starts and stops recording for the
- * notebook's kernel, showing the state and live counts (a StatusView).
+ * notebook's kernel, showing the state and live counts (a StatusView). It follows the
+ * notebook to another kernel session when its kernel changes.
  */
+import { KernelSession } from './session';
 import { StatusView } from './statusview';
-import { KernelBridge } from './bridge';
 
-/** What the item needs of a bridge: its model, and a toggle. */
-export type ToggleTarget = Pick<KernelBridge, 'model' | 'toggle'>;
+/** What the item needs of a kernel session: its model, and a toggle. */
+export type ToggleTarget = Pick<KernelSession, 'model' | 'toggle'>;
 
 /** The item's name in `jupyter.lab.toolbars` (schema/plugin.json). */
 export const TOOLBAR_ITEM_NAME = 'taskscope';
 
 export class TaskscopeToolbarItem extends StatusView {
-  constructor(bridge: ToggleTarget, refreshRate?: () => number) {
-    super({ model: bridge.model, refreshRate, tag: 'button' });
+  constructor(target: ToggleTarget | null, refreshRate?: () => number) {
+    super({ model: target?.model ?? null, refreshRate, tag: 'button' });
     this.addClass('jp-taskscope-ToolbarItem');
-    this._bridge = bridge;
+    this._target = target;
     this.node.setAttribute('type', 'button');
     this.node.addEventListener('click', this);
+  }
+
+  /** Act on another kernel session (null: the notebook has no kernel). */
+  setTarget(target: ToggleTarget | null): void {
+    this._target = target;
+    this.setModel(target?.model ?? null);
   }
 
   /** Draw, and say whether a click can act (a button that cannot stays focusable for its tooltip). */
@@ -40,13 +47,14 @@ export class TaskscopeToolbarItem extends StatusView {
   }
 
   private _onClick(): void {
-    const state = this._bridge.model.state;
-    if (state === 'recording' || state === 'stopped') {
-      this._bridge.toggle().catch(() => {
+    const target = this._target;
+    const state = target?.model.state;
+    if (target && (state === 'recording' || state === 'stopped')) {
+      target.toggle().catch(() => {
         // the model holds the error; the tooltip shows it
       });
     }
   }
 
-  private _bridge: ToggleTarget;
+  private _target: ToggleTarget | null;
 }

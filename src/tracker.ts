@@ -1,66 +1,97 @@
 /**
- * One kernel bridge per notebook panel, and which one is current: the token other
- * plugins (toolbar, status bar, commands, log panel) ask for.
+ * Which kernel session each notebook panel is on, and the current notebook's: the token
+ * the other plugins (toolbar item, status bar, commands, log panel) ask for. Notebooks on
+ * one kernel share its KernelSession (src/registry.ts).
  */
 import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 import { Token } from '@lumino/coreutils';
 import { ISignal, Signal } from '@lumino/signaling';
 
-import { IBridgeSettings, KernelBridge } from './bridge';
-import { TaskscopeModel } from './model';
+import { IBridgeSettings } from './bridge';
+import { KernelSessionRegistry } from './registry';
+import { KernelSession } from './session';
 
 export interface ITaskscopeTracker {
-  /** The bridge of a notebook panel, made on first request and disposed with the panel. */
-  bridgeFor(panel: NotebookPanel): KernelBridge;
-  /** The bridge of the current notebook, if any. */
-  readonly current: KernelBridge | null;
-  /** Emitted when the current notebook changes. */
-  readonly currentChanged: ISignal<ITaskscopeTracker, KernelBridge | null>;
+  /** The kernel session of a notebook panel now; null while it has no kernel. */
+  sessionFor(panel: NotebookPanel): KernelSession | null;
+  /** Emitted when a notebook moves to another kernel session (a kernel change). */
+  readonly sessionChanged: ISignal<ITaskscopeTracker, ITaskscopeTracker.ISessionChange>;
+  /** The current notebook, if any. */
+  readonly currentNotebook: NotebookPanel | null;
+  /** The kernel session of the current notebook, if it has one. */
+  readonly current: KernelSession | null;
+  /** Emitted when the current notebook or its kernel session changes. */
+  readonly currentChanged: ISignal<ITaskscopeTracker, KernelSession | null>;
+  /** The sessions by kernel id. */
+  readonly registry: KernelSessionRegistry;
+}
+
+export namespace ITaskscopeTracker {
+  export interface ISessionChange {
+    readonly panel: NotebookPanel;
+    readonly session: KernelSession | null;
+  }
 }
 
 export const ITaskscopeTracker = new Token<ITaskscopeTracker>(
   'jupyterlab-taskscope:ITaskscopeTracker',
-  'The taskscope kernel bridge of each notebook panel.'
+  'The taskscope kernel session of each notebook panel, one per kernel.'
 );
 
 export class TaskscopeTracker implements ITaskscopeTracker {
   constructor(notebooks: INotebookTracker, settings: () => IBridgeSettings) {
     this._notebooks = notebooks;
-    this._settings = settings;
-    notebooks.widgetAdded.connect((_, panel) => this.bridgeFor(panel));
-    notebooks.currentChanged.connect(() =>
-      this._currentChanged.emit(this.current)
-    );
+    this.registry = new KernelSessionRegistry({ settings });
+    this.registry.sessionChanged.connect(this._onSessionChanged, this);
+    notebooks.widgetAdded.connect((_, panel) => this._follow(panel));
+    notebooks.currentChanged.connect(() => this._currentChanged.emit(this.current));
   }
 
-  bridgeFor(panel: NotebookPanel): KernelBridge {
-    let bridge = this._bridges.get(panel);
-    if (!bridge) {
-      bridge = new KernelBridge(
-        panel.sessionContext,
-        new TaskscopeModel(),
-        this._settings
-      );
-      this._bridges.set(panel, bridge);
-      panel.disposed.connect(() => {
-        this._bridges.get(panel)?.dispose();
-        this._bridges.delete(panel);
-      });
-    }
-    return bridge;
+  readonly registry: KernelSessionRegistry;
+
+  sessionFor(panel: NotebookPanel): KernelSession | null {
+    // the toolbar item is made before the tracker hears of the panel
+    this._follow(panel);
+    return this.registry.sessionOf(panel);
   }
 
-  get current(): KernelBridge | null {
+  get sessionChanged(): ISignal<this, ITaskscopeTracker.ISessionChange> {
+    return this._sessionChanged;
+  }
+
+  get currentNotebook(): NotebookPanel | null {
+    return this._notebooks.currentWidget;
+  }
+
+  get current(): KernelSession | null {
     const panel = this._notebooks.currentWidget;
-    return panel ? this.bridgeFor(panel) : null;
+    return panel ? this.sessionFor(panel) : null;
   }
 
-  get currentChanged(): ISignal<this, KernelBridge | null> {
+  get currentChanged(): ISignal<this, KernelSession | null> {
     return this._currentChanged;
   }
 
+  private _follow(panel: NotebookPanel): void {
+    if (this.registry.has(panel) || panel.isDisposed) {
+      return;
+    }
+    this.registry.add(panel, panel.sessionContext);
+    panel.disposed.connect(() => this.registry.remove(panel));
+  }
+
+  private _onSessionChanged(
+    _: KernelSessionRegistry,
+    change: KernelSessionRegistry.IChange
+  ): void {
+    const panel = change.user as NotebookPanel;
+    this._sessionChanged.emit({ panel, session: change.session });
+    if (panel === this._notebooks.currentWidget) {
+      this._currentChanged.emit(change.session);
+    }
+  }
+
   private _notebooks: INotebookTracker;
-  private _settings: () => IBridgeSettings;
-  private _bridges = new Map<NotebookPanel, KernelBridge>();
-  private _currentChanged = new Signal<this, KernelBridge | null>(this);
+  private _sessionChanged = new Signal<this, ITaskscopeTracker.ISessionChange>(this);
+  private _currentChanged = new Signal<this, KernelSession | null>(this);
 }

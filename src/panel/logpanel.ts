@@ -87,13 +87,13 @@ export class LogPanel extends MainAreaWidget<LogView> {
     if (!answer.button.accept) {
       return;
     }
+    // the kernel session resets the rows shown (reset 'cleared')
     try {
       await this._options.clear();
       this.content.announce('cleared');
     } catch (error) {
       this.content.announce(`clear failed: ${(error as Error).message}`);
     }
-    await this.content.refresh();
   }
 
   /** Download the rows matching the filter as a CSV file. */

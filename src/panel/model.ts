@@ -7,15 +7,19 @@
  * blocks (keyset pages, see BlockIndex) kept in a least-recently-used cache of at most
  * `maxRows` rows, whatever the session's size. New rows are announced once per batch
  * (`tail()`), as one "rows-inserted" change.
+ *
+ * With a live source (the notebook's KernelSession) it follows the kernel by itself: the
+ * session's `rowsAppended` becomes a tail, its `reset` an index of the filter again.
  */
 import { DataModel } from '@lumino/datagrid';
 import { ISignal, Signal } from '@lumino/signaling';
 
-import { IIndexReply, IRow } from '../protocol';
 import { GRID_COLUMNS } from '../presentation';
+import { IIndexReply, IRow } from '../protocol';
+import type { IRowsAppended } from '../session';
 import { BlockIndex } from './blockindex';
 import { IFilter, kernelFilter } from './filter';
-import { IRowSource } from './source';
+import { isLive, IRowSource } from './source';
 
 /** The grid's columns: the record's `grid` columns, as a person reads a log. */
 export { GRID_COLUMNS };
@@ -59,7 +63,7 @@ class View {
 export class LogDataModel extends DataModel {
   constructor(options: LogDataModel.IOptions) {
     super();
-    this._source = options.source;
+    this._connect(options.source);
     this._blockSize = options.blockSize ?? BLOCK_SIZE;
     this._maxBlocks = Math.max(
       2,
@@ -102,8 +106,39 @@ export class LogDataModel extends DataModel {
     return this._error;
   }
 
-  /** Whether the tail fetches the new rows themselves (the grid follows the newest rows). */
-  following = true;
+  /**
+   * Whether the tail fetches the new rows themselves (the grid follows the newest rows).
+   * Following again catches up with what a live source reported meanwhile.
+   */
+  get following(): boolean {
+    return this._following;
+  }
+
+  set following(value: boolean) {
+    this._following = value;
+    if (value && isLive(this._source)) {
+      void this.tail(this._source.lastSeq);
+    }
+  }
+
+  /** Where rows come from; null: nowhere yet (the notebook has no kernel). */
+  get source(): IRowSource | null {
+    return this._source;
+  }
+
+  /**
+   * Read rows from another source (the notebook moved to another kernel): the filter is
+   * indexed there.
+   */
+  setSource(source: IRowSource | null): Promise<void> {
+    if (source === this._source) {
+      return Promise.resolve();
+    }
+    this._disconnect();
+    this._connect(source);
+    this._tailWanted = 0;
+    return this.refresh().catch(() => undefined);
+  }
 
   rowCount(region: DataModel.RowRegion): number {
     return region === 'body' ? this._view.index.count : 1;
@@ -179,7 +214,7 @@ export class LogDataModel extends DataModel {
    */
   async tail(lastSeq: number): Promise<void> {
     this._tailWanted = Math.max(this._tailWanted, lastSeq);
-    if (this._tailing) {
+    if (this._tailing || !this._source) {
       return;
     }
     this._tailing = true;
@@ -188,7 +223,7 @@ export class LogDataModel extends DataModel {
         !this._loading &&
         this._tailWanted > Math.max(this._view.examined, this._view.index.lastSeq ?? 0)
       ) {
-        await this._tailOnce(this._view, this._tailWanted);
+        await this._tailOnce(this._source, this._view, this._tailWanted);
       }
     } catch (error) {
       this._setError(error);
@@ -200,13 +235,14 @@ export class LogDataModel extends DataModel {
   /** Every row matching the filter, in seq order, page by page (CSV export). */
   async *allRows(pageSize = 10000): AsyncGenerator<IRow[]> {
     const view = this._view;
+    const source = this._source;
     const last = view.index.lastSeq;
-    if (last === null) {
+    if (last === null || !source) {
       return;
     }
     let after: number | null = null;
     for (;;) {
-      const page = await this._source.query({
+      const page = await source.query({
         filter: view.query,
         after_seq: after,
         before_seq: last + 1,
@@ -223,6 +259,7 @@ export class LogDataModel extends DataModel {
 
   dispose(): void {
     this._isDisposed = true;
+    this._disconnect();
     this._view.blocks.clear();
     Signal.clearData(this);
   }
@@ -231,13 +268,50 @@ export class LogDataModel extends DataModel {
     return this._isDisposed;
   }
 
+  private _connect(source: IRowSource | null): void {
+    this._source = source;
+    if (isLive(source)) {
+      source.rowsAppended.connect(this._onRowsAppended, this);
+      source.reset.connect(this._onReset, this);
+    }
+  }
+
+  private _disconnect(): void {
+    const source = this._source;
+    if (isLive(source)) {
+      source.rowsAppended.disconnect(this._onRowsAppended, this);
+      source.reset.disconnect(this._onReset, this);
+    }
+    this._source = null;
+  }
+
+  private _onRowsAppended(_: unknown, rows: IRowsAppended): void {
+    void this.tail(rows.lastSeq);
+  }
+
+  private _onReset(): void {
+    // seqs may start again (a restart): what the tail wanted of the old rows means nothing
+    this._tailWanted = 0;
+    void this.refresh().catch(() => undefined);
+  }
+
   private async _reset(filter: IFilter): Promise<void> {
     const ticket = ++this._resets;
+    const source = this._source;
+    if (!source || (isLive(source) && !source.isConnected)) {
+      // nothing to ask yet: show the filter's (no) rows; the source's reset indexes it
+      this._view = new View(filter, new BlockIndex(this._blockSize));
+      this._loading = false;
+      this._error = null;
+      this.emitChanged({ type: 'model-reset' });
+      this._stateChanged.emit();
+      return;
+    }
     this._loading = true;
     this._stateChanged.emit();
     let reply: IIndexReply;
     try {
-      reply = await this._source.index({
+      reply = await source.index({
         filter: kernelFilter(filter),
         every: this._blockSize
       });
@@ -263,13 +337,13 @@ export class LogDataModel extends DataModel {
     }
   }
 
-  private async _tailOnce(view: View, upTo: number): Promise<void> {
+  private async _tailOnce(source: IRowSource, view: View, upTo: number): Promise<void> {
     const index = view.index;
     const after = Math.max(view.examined, index.lastSeq ?? 0);
     const before = index.count;
     let consistent: boolean;
-    if (this.following && upTo - after <= TAIL_ROWS) {
-      const page = await this._source.query({
+    if (this._following && upTo - after <= TAIL_ROWS) {
+      const page = await source.query({
         filter: view.query,
         after_seq: after,
         limit: TAIL_ROWS,
@@ -281,7 +355,7 @@ export class LogDataModel extends DataModel {
       this._hold(view, index.count, page.rows);
       consistent = index.append(page.rows.map(r => r.seq));
     } else {
-      const reply = await this._source.index({
+      const reply = await source.index({
         filter: view.query,
         every: this._blockSize,
         after_seq: after,
@@ -401,12 +475,13 @@ export class LogDataModel extends DataModel {
 
   private async _fetch(view: View, number: number): Promise<void> {
     const start = view.index.startSeq(number);
-    if (start === null || view.inFlight.has(number)) {
+    const source = this._source;
+    if (start === null || view.inFlight.has(number) || !source) {
       return;
     }
     view.inFlight.add(number);
     try {
-      const page = await this._source.query({
+      const page = await source.query({
         filter: view.query,
         after_seq: start - 1,
         limit: this._blockSize,
@@ -463,7 +538,8 @@ export class LogDataModel extends DataModel {
     }
   }
 
-  private _source: IRowSource;
+  private _source: IRowSource | null = null;
+  private _following = true;
   private _blockSize: number;
   private _maxBlocks: number;
   private _view: View;
@@ -482,7 +558,8 @@ export class LogDataModel extends DataModel {
 
 export namespace LogDataModel {
   export interface IOptions {
-    source: IRowSource;
+    /** Where rows come from: the notebook's kernel session, or null while it has none. */
+    source: IRowSource | null;
     /** Rows per block (one page); BLOCK_SIZE by default. */
     blockSize?: number;
     /** The most rows held in the browser; MAX_ROWS by default. */

@@ -24,7 +24,6 @@ import { CommandIDs } from '../commands';
 import { ITaskscopeTracker } from '../tracker';
 import { IFilter } from './filter';
 import { LogPanel } from './logpanel';
-import { bridgeSource } from './source';
 import { LogView } from './widget';
 
 /** How long a restored panel waits for its notebook to be reopened. */
@@ -32,7 +31,7 @@ const RESTORE_WAIT_MS = 30000;
 
 export const panelPlugin: JupyterFrontEndPlugin<void> = {
   id: 'jupyterlab-taskscope:panel',
-  description: "A panel per notebook kernel with every row of the kernel's session.",
+  description: "A panel per notebook with every row of its kernel's session.",
   autoStart: true,
   requires: [ITaskscopeTracker, INotebookTracker],
   optional: [ILayoutRestorer, ICommandPalette, IThemeManager],
@@ -59,21 +58,32 @@ export const panelPlugin: JupyterFrontEndPlugin<void> = {
         app.shell.activateById(existing.id);
         return existing;
       }
-      const bridge = tracker.bridgeFor(notebook);
       const content = new LogView({
-        source: bridgeSource(bridge),
-        status: bridge.model,
-        connected: bridge.connected,
+        session: tracker.sessionFor(notebook),
         filter: (args.filter ?? {}) as IFilter,
         following: args.following !== false
       });
       const panel = new LogPanel({
         content,
         notebookPath: notebook.context.path,
-        clear: () => bridge.clear(),
+        clear: async () => {
+          const session = tracker.sessionFor(notebook);
+          if (!session) {
+            throw new Error('the notebook has no kernel');
+          }
+          await session.clear();
+        },
         insertCode: code => insertBelow(app, notebook, code)
       });
       panel.id = `taskscope-logs-${++Private.count}`;
+      // the panel shows its notebook's kernel session, whichever kernel that is
+      const follow = (_: ITaskscopeTracker, change: ITaskscopeTracker.ISessionChange) => {
+        if (change.panel === notebook) {
+          content.setSession(change.session);
+        }
+      };
+      tracker.sessionChanged.connect(follow);
+      panel.disposed.connect(() => tracker.sessionChanged.disconnect(follow));
       notebook.disposed.connect(() => panel.dispose());
       notebook.context.pathChanged.connect((_, newPath) => {
         panel.setNotebookPath(newPath);

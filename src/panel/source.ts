@@ -1,9 +1,12 @@
 /**
- * What the log panel reads rows from: the two kernel ops a positional view needs. The
- * panel uses a notebook's KernelBridge; unit tests give the model a fake.
+ * What the log panel reads rows from: the two kernel ops a positional view needs, and,
+ * from a live source (a KernelSession), word of new rows and of resets. Unit tests give
+ * the model fakes.
  */
-import { KernelBridge, TaskscopeError } from '../bridge';
+import { ISignal } from '@lumino/signaling';
+
 import { IIndexQuery, IIndexReply, IQuery, IRowsReply } from '../protocol';
+import type { IReset, IRowsAppended } from '../session';
 
 export interface IRowSource {
   /** One keyset page of rows. */
@@ -12,16 +15,19 @@ export interface IRowSource {
   index(query: IIndexQuery): Promise<IIndexReply>;
 }
 
-/** A notebook kernel's bridge as a row source. */
-export function bridgeSource(bridge: KernelBridge): IRowSource {
-  return {
-    query: query => bridge.query(query),
-    index: async query => {
-      const reply = await bridge.request('index', { ...query });
-      if (reply.op !== 'index') {
-        throw new TaskscopeError(`unexpected reply ${reply.op} to index`);
-      }
-      return reply;
-    }
-  };
+/** A source that says when rows arrive and when what it held is no longer so. */
+export interface ILiveRowSource extends IRowSource {
+  /** Whether it can answer now (a comm is open). */
+  readonly isConnected: boolean;
+  /** The newest seq the kernel reported. */
+  readonly lastSeq: number;
+  /** New rows were stored, up to a seq: tail them. */
+  readonly rowsAppended: ISignal<unknown, IRowsAppended>;
+  /** The rows held may be wrong (restart, clear, new session, reconnect): index again. */
+  readonly reset: ISignal<unknown, IReset>;
+}
+
+/** Whether a source is live. */
+export function isLive(source: IRowSource | null): source is ILiveRowSource {
+  return source !== null && 'rowsAppended' in source && 'reset' in source;
 }

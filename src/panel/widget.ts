@@ -1,9 +1,9 @@
 /**
  * The log panel's content: the filter bar, the grid of rows with the detail of the
  * selected one (beside the grid, or below it when that keeps the message column readable),
- * and a status line ("N of M rows"). It keeps the grid in step with the
- * kernel: status pushes become tail fetches, a new session or a clear re-indexes, and the
- * grid follows the newest rows while the user is at the bottom.
+ * and a status line ("N of M rows"). Layout, selection and following only: the data model
+ * keeps itself in step with the notebook's kernel session (new rows, resets), and the view
+ * keeps the newest rows in sight while the user is at the bottom.
  */
 import { ISignal, Signal } from '@lumino/signaling';
 import { Message } from '@lumino/messaging';
@@ -18,7 +18,7 @@ import { IFilter, kernelFilter } from './filter';
 import { FilterBar } from './filterbar';
 import { LogGrid } from './grid';
 import { LogDataModel } from './model';
-import { IRowSource } from './source';
+import { ILiveRowSource } from './source';
 
 /**
  * The split of grid and detail, as shares of the split's width (the detail beside the
@@ -43,12 +43,17 @@ const NOTICE_MS = 8000;
 /** A scroll this soon after a wheel, key or drag is the user's. */
 const USER_INPUT_MS = 500;
 
+/** What the view needs of a kernel session: its rows and its status. */
+export interface ILogSession extends ILiveRowSource {
+  readonly model: TaskscopeModel;
+}
+
 export class LogView extends Panel {
   constructor(options: LogView.IOptions) {
     super();
     this.addClass('jp-taskscope-LogView');
-    this._status = options.status;
-    this.model = new LogDataModel({ source: options.source });
+    this._session = options.session;
+    this.model = new LogDataModel({ source: options.session });
     this.filterBar = new FilterBar();
     this.grid = new LogGrid(this.model);
     this.detail = new RowDetail();
@@ -96,11 +101,7 @@ export class LogView extends Panel {
     this.grid.resized.connect(this._onGridResized, this);
     this._watchInput();
     this.grid.selectionModel!.changed.connect(this._onSelection, this);
-    // the session as of now is what the first index shows; later changes re-index
-    this._session = this._status.status?.session_id ?? null;
-    this._rows = this._status.status?.rows ?? 0;
-    this._status.changed.connect(this._onStatus, this);
-    options.connected?.connect(() => void this.refresh(), this);
+    this._session?.model.changed.connect(this._onStatus, this);
     this._following = this.model.following = options.following ?? true;
     void this.setFilter(options.filter ?? {});
     this._onStatus();
@@ -124,7 +125,6 @@ export class LogView extends Panel {
     this.model.following = value;
     if (value) {
       this._scrollToBottom();
-      void this.model.tail(this._status.status?.last_seq ?? 0);
     }
     this._followingChanged.emit(value);
     this._renderStatus();
@@ -140,9 +140,34 @@ export class LogView extends Panel {
     return this._filterChanged;
   }
 
+  /** The notebook's kernel session shown; null while the notebook has no kernel. */
+  get session(): ILogSession | null {
+    return this._session;
+  }
+
+  /** Show another kernel session's rows (the notebook's kernel changed), same filter. */
+  setSession(session: ILogSession | null): void {
+    if (session === this._session) {
+      return;
+    }
+    this._session?.model.changed.disconnect(this._onStatus, this);
+    this._session = session;
+    session?.model.changed.connect(this._onStatus, this);
+    // another kernel's rows: the selection and the detail were of the old ones
+    this.grid.selectionModel?.clear();
+    this.detail.setRow(null);
+    this.detail.hide();
+    void this.model.setSource(session).then(() => {
+      if (this._following) {
+        this._scrollToBottom();
+      }
+    });
+    this._onStatus();
+  }
+
   /** "N of M rows": matching rows of all rows in the session. */
   get summary(): string {
-    const total = this._status.status?.rows ?? 0;
+    const total = this._session?.model.status?.rows ?? 0;
     const shown = this.model.count;
     return `${shown.toLocaleString()} of ${Math.max(total, shown).toLocaleString()} rows`;
   }
@@ -162,7 +187,7 @@ export class LogView extends Panel {
     }
   }
 
-  /** Index the rows again (after a clear, or when asked). */
+  /** Index the rows again (when asked; the model does after a reset by itself). */
   async refresh(): Promise<void> {
     await this.model.refresh().catch(() => undefined);
     if (this._following) {
@@ -221,28 +246,14 @@ export class LogView extends Panel {
     if (this.isDisposed) {
       return;
     }
-    this._status.changed.disconnect(this._onStatus, this);
+    this._session?.model.changed.disconnect(this._onStatus, this);
     clearTimeout(this._noticeTimer);
     this.model.dispose();
     super.dispose();
   }
 
   private _onStatus(): void {
-    const status = this._status.status;
-    this.filterBar.setWorkers(status?.workers ?? []);
-    if (!status) {
-      this._renderStatus();
-      return;
-    }
-    const newSession = status.session_id !== this._session;
-    const cleared = status.rows < this._rows;
-    this._session = status.session_id;
-    this._rows = status.rows;
-    if (newSession || cleared) {
-      void this.refresh();
-    } else if (status.last_seq !== undefined) {
-      void this.model.tail(status.last_seq);
-    }
+    this.filterBar.setWorkers(this._session?.model.status?.workers ?? []);
     this._renderStatus();
   }
 
@@ -396,9 +407,13 @@ export class LogView extends Panel {
     if (!this._following) {
       parts.push('paused');
     }
-    const state = this._status.state;
-    if (state !== 'recording' && state !== 'stopped') {
-      parts.push(state === 'connecting' ? 'connecting to the kernel…' : 'no taskscope in this kernel');
+    const state = this._session?.model.state ?? 'no-kernel';
+    if (state === 'no-kernel') {
+      parts.push('no kernel');
+    } else if (state === 'connecting') {
+      parts.push('connecting to the kernel…');
+    } else if (state !== 'recording' && state !== 'stopped') {
+      parts.push('no taskscope in this kernel');
     }
     if (this.model.error) {
       parts.push(`error: ${this.model.error}`);
@@ -408,7 +423,7 @@ export class LogView extends Panel {
     this._footer.node.textContent = parts.join(' · ');
   }
 
-  private _status: TaskscopeModel;
+  private _session: ILogSession | null;
   private _split: SplitPanel;
   private _shares = { ...SHARES };
   private _footer: Widget;
@@ -421,8 +436,6 @@ export class LogView extends Panel {
   private _shown: [number, number] = [0, -1];
   private _inputAt = -Infinity;
   private _pointerDown = false;
-  private _session: string | null;
-  private _rows: number;
   private _notice = '';
   private _noticeTimer: ReturnType<typeof setTimeout> | undefined = undefined;
   private _followingChanged = new Signal<this, boolean>(this);
@@ -454,12 +467,8 @@ export function detailOrientation(split: {
 
 export namespace LogView {
   export interface IOptions {
-    /** Where rows come from: the notebook kernel's bridge. */
-    source: IRowSource;
-    /** The kernel's live status (rows, last seq, session): new rows, clears, restarts. */
-    status: TaskscopeModel;
-    /** Emitted when a comm opens on a (new or restarted) kernel. */
-    connected?: ISignal<unknown, void>;
+    /** The notebook's kernel session: rows, their resets and the kernel's status. */
+    session: ILogSession | null;
     /** The filter to start with (a restored panel's). */
     filter?: IFilter;
     /** Follow the newest rows from the start (default true). */

@@ -1,0 +1,390 @@
+/**
+ * A kernel as the front end meets it through JupyterLab, for the kernel session's unit
+ * tests (jsdom runs no kernel; test/kernel/session.spec.ts runs the same session against
+ * a real ipykernel).
+ *
+ * FakeKernel is one kernel process with taskscope's comm target: it answers REGISTER_CODE,
+ * opens comms, answers protocol v1 (hello, status, start, stop, clear, query, index) over a
+ * FakeStore, and pushes status to every open comm. Each notebook reaches it through a
+ * FakeConnection of its own (JupyterLab gives every session its own kernel connection), with
+ * the signals, comms and futures of a Kernel.IKernelConnection that the bridge uses.
+ * Everything from the kernel arrives asynchronously, as over a websocket.
+ */
+import { Kernel, KernelMessage } from '@jupyterlab/services';
+import { ISignal, Signal } from '@lumino/signaling';
+
+import { REGISTER_CODE } from '../../src/bridge';
+import { COMM_TARGET, IIndexQuery, IQuery, IStatus } from '../../src/protocol';
+import { IKernelHolder } from '../../src/registry';
+import { FakeStore } from './fakestore';
+
+/** Let every pending reply, push and promise run. */
+export async function settle(): Promise<void> {
+  for (let i = 0; i < 20; i++) {
+    await new Promise(resolve => setTimeout(resolve, 0));
+  }
+}
+
+const later = (fn: () => void) => void Promise.resolve().then(fn);
+
+type Data = { [key: string]: unknown };
+
+export class FakeKernel {
+  constructor(id: string, options: { language?: string; taskscope?: boolean } = {}) {
+    this.id = id;
+    this.language = options.language ?? 'python';
+    this.taskscope = options.taskscope ?? true;
+  }
+
+  readonly id: string;
+  readonly language: string;
+  /** Whether taskscope is importable in this kernel. */
+  readonly taskscope: boolean;
+  /** This process's store; a restart starts an empty one (seq from 1 again). */
+  store = new FakeStore(0);
+  recording = false;
+  sessionId: string | null = null;
+  /** Comms open on the kernel's side, by comm id. */
+  readonly comms = new Map<string, FakeComm>();
+  /** Comms ever opened to the taskscope target. */
+  opened = 0;
+  /** The connections of notebooks to this kernel. */
+  readonly connections: FakeConnection[] = [];
+
+  /** A notebook's own connection to this kernel. */
+  connect(): FakeConnection {
+    const connection = new FakeConnection(this);
+    this.connections.push(connection);
+    return connection;
+  }
+
+  /** `n` rows are stored; the kernel pushes its status. */
+  log(n: number): void {
+    this.store.append(n);
+    this.push();
+  }
+
+  /** The session's rows are deleted from the kernel's side (code, another tab). */
+  clearFromKernel(): void {
+    this.store.clear();
+    this.push();
+  }
+
+  /** Push the status to every open comm, numbered. */
+  push(): void {
+    const message = { op: 'status', version: 1, seq: ++this._pushSeq, status: this.status() };
+    for (const comm of this.comms.values()) {
+      comm.deliver(message);
+    }
+  }
+
+  status(): IStatus {
+    return {
+      recording: this.recording,
+      rows: Math.max(0, this.store.last - this.store.first + 1),
+      rate: 0,
+      dropped: 0,
+      levels: {},
+      sources: {},
+      store: this.sessionId ? `/tmp/${this.sessionId}.sqlite` : null,
+      session_id: this.sessionId,
+      last_seq: this.store.last
+    };
+  }
+
+  /**
+   * A restart as JupyterLab does it: the connection that asks reports 'restarting' and
+   * drops its comms; the old process answers its shutdown request (the other connections
+   * hear its last 'idle') and goes with every comm, losing what is sent to it meanwhile;
+   * the new process reports 'starting' then 'idle' to every connection.
+   */
+  async restart(by: FakeConnection): Promise<void> {
+    by.setStatus('restarting');
+    by.dropComms();
+    this.comms.clear();
+    this.down = true;
+    for (const connection of this.connections) {
+      if (connection !== by) {
+        connection.setStatus('idle');
+      }
+    }
+    await settle();
+    this.down = false;
+    this._registered = false;
+    this.store = new FakeStore(0);
+    this.recording = false;
+    this.sessionId = null;
+    this._pushSeq = 0;
+    for (const connection of this.connections) {
+      connection.setStatus('starting');
+    }
+    for (const connection of this.connections) {
+      connection.setStatus('idle');
+    }
+  }
+
+  /** Between the old process and the new one: requests are lost, never answered. */
+  down = false;
+
+  /** Run code for a connection (null: lost); only REGISTER_CODE means anything here. */
+  execute(code: string): string | null {
+    if (this.down) {
+      return null;
+    }
+    if (code !== REGISTER_CODE) {
+      return '';
+    }
+    if (!this.taskscope) {
+      return 'taskscope:missing';
+    }
+    this._registered = true;
+    return 'taskscope:ok';
+  }
+
+  /** A comm_open from a connection: greeted when the target is registered, else closed. */
+  open(comm: FakeComm, target: string, data: Data): void {
+    if (this.down) {
+      return;
+    }
+    if (!this._registered || target !== COMM_TARGET) {
+      later(() => comm.closedByKernel());
+      return;
+    }
+    this.comms.set(comm.commId, comm);
+    this.opened++;
+    this.receive(comm, data);
+  }
+
+  /** A comm_msg from a connection. */
+  receive(comm: FakeComm, data: Data): void {
+    if (!this.comms.has(comm.commId)) {
+      return;
+    }
+    const id = data.id;
+    const answer = (reply: object) => later(() => comm.deliver({ ...reply, version: 1, id }));
+    const status = () => ({ op: 'status', seq: this._pushSeq, status: this.status() });
+    switch (data.op) {
+      case 'hello':
+        answer({
+          op: 'hello',
+          taskscope_version: '0.0.0',
+          recording: this.recording,
+          seq: this._pushSeq,
+          status: this.status()
+        });
+        break;
+      case 'status':
+        answer(status());
+        break;
+      case 'start':
+        this.sessionId ??= `${this.id}-session-${++this._sessions}`;
+        this.recording = true;
+        answer(status());
+        break;
+      case 'stop':
+        this.recording = false;
+        answer(status());
+        break;
+      case 'clear':
+        this.store.clear();
+        answer(status());
+        break;
+      case 'query':
+        void this.store.query(data as IQuery).then(answer);
+        break;
+      case 'index':
+        void this.store.index(data as unknown as IIndexQuery).then(answer);
+        break;
+      default:
+        answer({ op: 'error', message: `unknown op ${String(data.op)}` });
+    }
+  }
+
+  /** A comm_close from a connection. */
+  close(comm: FakeComm): void {
+    this.comms.delete(comm.commId);
+  }
+
+  private _registered = false;
+  private _pushSeq = 0;
+  private _sessions = 0;
+}
+
+let commIds = 0;
+
+/** The front end's end of a comm (Kernel.IComm as the bridge uses it). */
+export class FakeComm {
+  constructor(kernel: FakeKernel, target: string) {
+    this._kernel = kernel;
+    this.targetName = target;
+  }
+
+  readonly commId = `comm-${++commIds}`;
+  readonly targetName: string;
+  onMsg: ((msg: KernelMessage.ICommMsgMsg) => void) | null = null;
+  onClose: ((msg: KernelMessage.ICommCloseMsg) => void) | null = null;
+  isDisposed = false;
+
+  open(data: Data): void {
+    this._kernel.open(this, this.targetName, data);
+  }
+
+  send(data: Data): void {
+    if (this.isDisposed) {
+      throw new Error('Comm is closed');
+    }
+    this._kernel.receive(this, data);
+  }
+
+  close(): void {
+    this._kernel.close(this);
+    this.isDisposed = true;
+  }
+
+  dispose(): void {
+    this.isDisposed = true;
+  }
+
+  /** A comm_msg from the kernel. */
+  deliver(data: Data): void {
+    if (!this.isDisposed) {
+      this.onMsg?.({ content: { comm_id: this.commId, data } } as unknown as KernelMessage.ICommMsgMsg);
+    }
+  }
+
+  /** A comm_close from the kernel. */
+  closedByKernel(): void {
+    if (!this.isDisposed) {
+      this.isDisposed = true;
+      this.onClose?.({ content: { comm_id: this.commId, data: {} } } as unknown as KernelMessage.ICommCloseMsg);
+    }
+  }
+
+  private _kernel: FakeKernel;
+}
+
+/** One notebook's connection to a FakeKernel (what Kernel.IKernelConnection offers the bridge). */
+export class FakeConnection {
+  constructor(kernel: FakeKernel) {
+    this.kernel = kernel;
+    this.id = kernel.id;
+  }
+
+  readonly kernel: FakeKernel;
+  readonly id: string;
+  status: Kernel.Status = 'idle';
+  isDisposed = false;
+  /** Comms this connection created. */
+  readonly created: FakeComm[] = [];
+
+  get spec(): Promise<{ language: string }> {
+    return Promise.resolve({ language: this.kernel.language });
+  }
+
+  get statusChanged(): ISignal<this, Kernel.Status> {
+    return this._statusChanged;
+  }
+
+  get connectionStatusChanged(): ISignal<this, Kernel.ConnectionStatus> {
+    return this._connectionStatusChanged;
+  }
+
+  get disposed(): ISignal<this, void> {
+    return this._disposed;
+  }
+
+  /** This connection as JupyterLab's type (the subset above is what the bridge uses). */
+  get asKernel(): Kernel.IKernelConnection {
+    return this as unknown as Kernel.IKernelConnection;
+  }
+
+  requestExecute(content: { code: string }): {
+    onIOPub: ((msg: KernelMessage.IIOPubMessage) => void) | null;
+    done: Promise<void>;
+  } {
+    const future = {
+      onIOPub: null as ((msg: KernelMessage.IIOPubMessage) => void) | null,
+      done: Promise.resolve()
+    };
+    future.done = new Promise(resolve =>
+      later(() => {
+        const text = this.kernel.execute(content.code);
+        if (text === null) {
+          return; // sent to a process on its way out: no reply ever
+        }
+        if (text) {
+          future.onIOPub?.({
+            header: { msg_type: 'stream' },
+            content: { name: 'stdout', text }
+          } as unknown as KernelMessage.IIOPubMessage);
+        }
+        resolve();
+      })
+    );
+    return future;
+  }
+
+  createComm(target: string): FakeComm {
+    const comm = new FakeComm(this.kernel, target);
+    this.created.push(comm);
+    return comm;
+  }
+
+  setStatus(status: Kernel.Status): void {
+    this.status = status;
+    this._statusChanged.emit(status);
+  }
+
+  /** What JupyterLab does to a connection's comms on a restart it asked for. */
+  dropComms(): void {
+    for (const comm of this.created) {
+      comm.dispose();
+    }
+  }
+
+  /** The websocket dropped and came back. */
+  reconnect(): void {
+    this._connectionStatusChanged.emit('connecting');
+    this._connectionStatusChanged.emit('connected');
+  }
+
+  dispose(): void {
+    if (this.isDisposed) {
+      return;
+    }
+    this.isDisposed = true;
+    this._disposed.emit();
+    this.kernel.connections.splice(this.kernel.connections.indexOf(this), 1);
+  }
+
+  private _statusChanged = new Signal<this, Kernel.Status>(this);
+  private _connectionStatusChanged = new Signal<this, Kernel.ConnectionStatus>(this);
+  private _disposed = new Signal<this, void>(this);
+}
+
+/** A notebook's session context, as the registry follows it: a kernel that can change. */
+export class FakeNotebook implements IKernelHolder {
+  constructor(connection: FakeConnection | null) {
+    this.connection = connection;
+  }
+
+  connection: FakeConnection | null;
+
+  get session(): { kernel: Kernel.IKernelConnection | null } {
+    return { kernel: this.connection?.asKernel ?? null };
+  }
+
+  get kernelChanged(): ISignal<this, void> {
+    return this._kernelChanged;
+  }
+
+  /** Change the kernel, as the kernel picker does (the old connection goes). */
+  changeKernel(connection: FakeConnection | null): void {
+    const old = this.connection;
+    this.connection = connection;
+    this._kernelChanged.emit();
+    old?.dispose();
+  }
+
+  private _kernelChanged = new Signal<this, void>(this);
+}
