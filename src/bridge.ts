@@ -104,34 +104,32 @@ export class KernelBridge implements IDisposable {
 
   /**
    * Talk over another kernel connection (the notebook that carried the comm left): the
-   * comm on the old one is closed and a new one opened on this one.
+   * comm on the old one is closed and a new one opened on this one. Null with a reason:
+   * no connection can carry a comm now, and the model says why.
    */
-  setKernel(kernel: Kernel.IKernelConnection | null): void {
-    if (kernel === this._kernel) {
+  setKernel(kernel: Kernel.IKernelConnection | null, unavailable: string | null = null): void {
+    if (kernel === this._kernel && kernel !== null) {
       return;
     }
     this._closeComm('the comm moved to another connection');
     this._kernel = kernel;
     this._pendingRestart = false;
+    if (!kernel && unavailable) {
+      this.model.setPending(null, unavailable);
+      this.model.setState('no-comms');
+      return;
+    }
     void this.connect();
   }
 
-  /**
-   * The kernel is restarting: its comms are gone; a new one opens once it is idle. `via`
-   * is the connection that heard of it: JupyterLab holds that connection's messages back
-   * until the new process answers, while another one may still hear the old process (its
-   * last 'idle') and would send to it, so the next comm goes over `via`.
-   */
-  kernelRestarting(via: Kernel.IKernelConnection | null = null): void {
+  /** The kernel is restarting: its comms are gone; a new one opens once it is idle. */
+  kernelRestarting(): void {
     this._closeComm('the kernel restarted');
-    if (via && !via.isDisposed) {
-      this._kernel = via;
-    }
     this.model.setState('connecting');
     this._pendingRestart = true;
   }
 
-  /** The carrier reported idle: after a restart, open the comm again. */
+  /** The kernel is idle after a restart: open the comm again. */
   kernelIdle(): void {
     if (this._pendingRestart) {
       this._pendingRestart = false;

@@ -13,6 +13,7 @@ export type BridgeState =
   | 'unsupported'
   | 'missing'
   | 'failed'
+  | 'no-comms'
   | 'stopped'
   | 'recording';
 
@@ -93,6 +94,8 @@ export function describeState(state: BridgeState): string {
       return `taskscope is not installed in this kernel: run ${INSTALL_HINT}`;
     case 'failed':
       return 'taskscope is installed in this kernel but failed to load';
+    case 'no-comms':
+      return 'taskscope: another connection handles the comms of this kernel';
     case 'stopped':
       return 'taskscope: not recording';
     case 'recording':
@@ -153,9 +156,8 @@ export function describeStatus(model: TaskscopeModel): string {
     lines.push(`${model.pending} requested: waiting for the kernel`);
   }
   if (model.error) {
-    lines.push(
-      model.state === 'failed' ? `why: ${model.error}` : `last action failed: ${model.error}`
-    );
+    const why = model.state === 'failed' || model.state === 'no-comms';
+    lines.push(why ? `why: ${model.error}` : `last action failed: ${model.error}`);
   }
   return lines.join('\n');
 }

@@ -10,12 +10,16 @@
  * index) the log panel pages with.
  *
  * Each notebook on the kernel has its own kernel connection (its own websocket); the comm
- * goes over one of them, the carrier. When the carrier's notebook leaves, the comm moves
- * to another notebook's connection. A restart seen on any of them closes the comm; it
- * opens again over that connection once the kernel is idle, and views get
- * reset('restart').
+ * goes over one of them, the carrier. JupyterLab lets one connection per kernel handle
+ * comms (the first; a second handler would close comms the kernel opens for others, such
+ * as widgets), so the carrier is a notebook connection that handles comms, never one made
+ * here. When it leaves, the comm moves to another that does, or the session says why
+ * there is none until a notebook that can carry it comes. A restart seen on any
+ * connection closes the comm; it opens again once the new kernel process reports idle
+ * (each process stamps its messages with its own session: the old one's last words still
+ * arrive after a restart began), and views get reset('restart').
  */
-import { Kernel } from '@jupyterlab/services';
+import { Kernel, KernelMessage } from '@jupyterlab/services';
 import { IDisposable } from '@lumino/disposable';
 import { ISignal, Signal } from '@lumino/signaling';
 
@@ -50,6 +54,11 @@ export interface IReset {
 export interface IRowsAppended {
   readonly lastSeq: number;
 }
+
+/** Why a session has no comm while notebooks are on its kernel (the 'no-comms' state). */
+export const NO_COMMS =
+  'JupyterLab lets one connection per kernel handle comms, and no notebook on this kernel ' +
+  'has it (the one that had it closed): reopen this notebook to use taskscope here';
 
 export class KernelSession implements IDisposable, ILiveRowSource {
   constructor(options: KernelSession.IOptions) {
@@ -199,6 +208,7 @@ export class KernelSession implements IDisposable, ILiveRowSource {
     }
     this._watched.add(kernel);
     kernel.statusChanged.connect(this._onKernelStatus, this);
+    kernel.iopubMessage.connect(this._onIOPub, this);
     kernel.connectionStatusChanged.connect(this._onConnectionStatus, this);
     kernel.disposed.connect(this._onKernelDisposed, this);
   }
@@ -206,6 +216,7 @@ export class KernelSession implements IDisposable, ILiveRowSource {
   private _unwatch(kernel: Kernel.IKernelConnection): void {
     this._watched.delete(kernel);
     kernel.statusChanged.disconnect(this._onKernelStatus, this);
+    kernel.iopubMessage.disconnect(this._onIOPub, this);
     kernel.connectionStatusChanged.disconnect(this._onConnectionStatus, this);
     kernel.disposed.disconnect(this._onKernelDisposed, this);
   }
@@ -222,12 +233,13 @@ export class KernelSession implements IDisposable, ILiveRowSource {
 
   /** Keep the carrier while it is usable, else move the comm to another connection. */
   private _pickCarrier(): void {
-    const usable = Array.from(this._users.values()).filter(k => !k.isDisposed);
+    const live = Array.from(this._users.values()).filter(k => !k.isDisposed);
+    const usable = live.filter(k => k.handleComms !== false);
     const carrier = this._bridge.kernel;
     if (carrier && usable.includes(carrier)) {
       return;
     }
-    this._bridge.setKernel(usable[0] ?? null);
+    this._bridge.setKernel(usable[0] ?? null, live.length > 0 ? NO_COMMS : null);
   }
 
   private _onKernelStatus(kernel: Kernel.IKernelConnection, status: Kernel.Status): void {
@@ -240,9 +252,26 @@ export class KernelSession implements IDisposable, ILiveRowSource {
       (status === 'starting' && this._bridge.isConnected);
     if (restart) {
       this._restarted = true;
-      this._bridge.kernelRestarting(kernel);
-    } else if (status === 'idle' && kernel === this._bridge.kernel) {
-      // only the carrier's idle: another connection may still hear the old process
+      // wait for another process than the one last heard ('' when none was: any will do)
+      this._oldProcess ??= this._process ?? '';
+      this._bridge.kernelRestarting();
+    }
+  }
+
+  /** Which kernel process speaks: after a restart, the new one's idle reopens the comm. */
+  private _onIOPub(_: Kernel.IKernelConnection, msg: KernelMessage.IIOPubMessage): void {
+    if (!KernelMessage.isStatusMsg(msg)) {
+      return;
+    }
+    const state = msg.content.execution_state;
+    const process = msg.header.session;
+    if (this._oldProcess === null) {
+      if (state === 'idle' || state === 'busy') {
+        this._process = process; // (not 'restarting': the server says that in its own name)
+      }
+    } else if (state === 'idle' && process !== this._oldProcess) {
+      this._oldProcess = null;
+      this._process = process;
       this._bridge.kernelIdle();
     }
   }
@@ -307,6 +336,10 @@ export class KernelSession implements IDisposable, ILiveRowSource {
   private _bridge: KernelBridge;
   private _users = new Map<object, Kernel.IKernelConnection>();
   private _watched = new Set<Kernel.IKernelConnection>();
+  /** The session (header.session) of the kernel process last heard. */
+  private _process: string | null = null;
+  /** While restarting: the old process, whose last words may still arrive. */
+  private _oldProcess: string | null = null;
   private _isDisposed = false;
   private _everOpened = false;
   private _restarted = false;

@@ -412,6 +412,8 @@ export class LogView extends Panel {
       parts.push('no kernel');
     } else if (state === 'connecting') {
       parts.push('connecting to the kernel…');
+    } else if (state === 'no-comms') {
+      parts.push('no comm to the kernel: reopen the notebook');
     } else if (state !== 'recording' && state !== 'stopped') {
       parts.push('no taskscope in this kernel');
     }

@@ -66,10 +66,14 @@ export class WireComm {
 }
 
 export class WireConnection {
-  /** A connection over `client` (one of LocalKernel.connect()'s, ready). */
-  constructor(client: KernelClient, id: string) {
+  /**
+   * A connection over `client` (one of LocalKernel.connect()'s, ready). `handleComms` as
+   * JupyterLab's kernel manager sets it: only the first connection of a page to a kernel.
+   */
+  constructor(client: KernelClient, id: string, handleComms: boolean) {
     this.client = client;
     this.id = id;
+    this.handleComms = handleComms;
     this._seen = client.iopub.length;
     // every IOPub message as it arrives, until the connection or the client closes
     client
@@ -79,6 +83,7 @@ export class WireConnection {
 
   readonly client: KernelClient;
   readonly id: string;
+  readonly handleComms: boolean;
   status: Kernel.Status = 'unknown';
   isDisposed = false;
   /** Comms this connection opened. */
@@ -98,6 +103,10 @@ export class WireConnection {
 
   get disposed(): ISignal<this, void> {
     return this._disposed;
+  }
+
+  get iopubMessage(): ISignal<this, KernelMessage.IIOPubMessage> {
+    return this._iopubMessage;
   }
 
   /** This connection as JupyterLab's type (the part above is what the session uses). */
@@ -130,6 +139,9 @@ export class WireConnection {
   }
 
   createComm(target: string): WireComm {
+    if (!this.handleComms) {
+      throw new Error('Comms are disabled on this kernel connection'); // as JupyterLab
+    }
     const comm = new WireComm(this, target);
     this.comms.push(comm);
     this._comms.set(comm.commId, comm);
@@ -190,16 +202,17 @@ export class WireConnection {
         this._setStatus(msg.content.execution_state);
       } else if (type === 'comm_msg' || type === 'comm_close') {
         const comm = this._comms.get(msg.content.comm_id);
-        if (!comm || comm.isDisposed) {
-          continue;
-        }
-        if (type === 'comm_msg') {
-          comm.onMsg?.(asKernelMessage(msg));
-        } else {
-          comm.isDisposed = true;
-          comm.onClose?.(asKernelMessage(msg));
+        if (comm && !comm.isDisposed) {
+          if (type === 'comm_msg') {
+            comm.onMsg?.(asKernelMessage(msg));
+          } else {
+            comm.isDisposed = true;
+            comm.onClose?.(asKernelMessage(msg));
+          }
         }
       }
+      // after handling, as JupyterLab emits it
+      this._iopubMessage.emit(asKernelMessage(msg));
     }
     return this.isDisposed;
   }
@@ -213,6 +226,7 @@ export class WireConnection {
   private _held: (() => void)[] | null = null;
   private _comms = new Map<string, WireComm>();
   private _statusChanged = new Signal<this, Kernel.Status>(this);
+  private _iopubMessage = new Signal<this, KernelMessage.IIOPubMessage>(this);
   private _connectionStatusChanged = new Signal<this, Kernel.ConnectionStatus>(this);
   private _disposed = new Signal<this, void>(this);
 }

@@ -1,16 +1,23 @@
 /**
  * The front end's kernel session (src/session.ts, src/registry.ts) against a real ipykernel
  * with taskscope: two notebooks' connections (test/kernel/connection.ts, each its own wire
- * client) share one session and one comm in the kernel; rows logged in the kernel arrive as
- * rowsAppended and page back; a clear, a restart and the carrying notebook leaving reset;
- * a session no notebook uses closes its comm. What the kernel holds is read from ipykernel's
- * comm manager, not from taskscope.
+ * client; the first handles comms, as JupyterLab decides) share one session and one comm in
+ * the kernel; rows logged in the kernel arrive as rowsAppended and page back; a clear and a
+ * restart asked by the other notebook reset; when the notebook handling comms leaves the
+ * session says why, and carries on over the next notebook that can; a session no notebook
+ * uses closes its comm. What the kernel holds is read from ipykernel's comm manager.
  */
 import { Signal } from '@lumino/signaling';
 import { Kernel } from '@jupyterlab/services';
 
 import { IKernelHolder, KernelSessionRegistry } from '../../src/registry';
-import { IReset, IRowsAppended, KernelSession, ResetReason } from '../../src/session';
+import {
+  IReset,
+  IRowsAppended,
+  KernelSession,
+  NO_COMMS,
+  ResetReason
+} from '../../src/session';
 import { WireConnection } from './connection';
 import { useKernel } from './lifecycle';
 import { LocalKernel } from './wire';
@@ -52,10 +59,12 @@ async function kernelComms(): Promise<number> {
   return Number(stdout.trim());
 }
 
-async function notebook(): Promise<Notebook> {
+/** A notebook's connection; it handles comms when no open one of the page does. */
+async function notebook(open: Notebook[]): Promise<Notebook> {
   const client = kernel.connect();
   await client.waitReady();
-  return new Notebook(new WireConnection(client, KERNEL_ID));
+  const handled = open.some(n => !n.connection.isDisposed && n.connection.handleComms);
+  return new Notebook(new WireConnection(client, KERNEL_ID, !handled));
 }
 
 describe('kernel sessions over a real kernel', () => {
@@ -63,19 +72,19 @@ describe('kernel sessions over a real kernel', () => {
   let a: Notebook;
   let b: Notebook;
   let session: KernelSession;
+  const notebooks: Notebook[] = [];
   const resets: ResetReason[] = [];
   let lastSeq = 0;
 
   beforeAll(async () => {
     registry = new KernelSessionRegistry();
-    a = await notebook();
-    b = await notebook();
+    notebooks.push((a = await notebook(notebooks)));
+    notebooks.push((b = await notebook(notebooks)));
   });
 
   afterAll(() => {
     registry.dispose();
-    a.connection.dispose();
-    b.connection.dispose();
+    notebooks.forEach(n => n.connection.dispose());
   });
 
   it('gives two notebooks on one kernel one session and one comm', async () => {
@@ -89,8 +98,10 @@ describe('kernel sessions over a real kernel', () => {
     await until(() => session.model.state === 'stopped', 'the session to say hello');
     expect(resets).toEqual(['connected']);
     expect(await kernelComms()).toBe(1);
+    // over the connection that handles comms
+    expect(a.connection.handleComms).toBe(true);
+    expect(b.connection.handleComms).toBe(false);
     expect(a.connection.comms).toHaveLength(1);
-    expect(b.connection.comms).toHaveLength(0);
   });
 
   it('turns rows logged in the kernel into rowsAppended, and pages them back', async () => {
@@ -120,8 +131,8 @@ describe('kernel sessions over a real kernel', () => {
   });
 
   it('resets with restart after a restart, and opens one comm again', async () => {
-    // notebook b restarts the kernel while a's connection carries the comm: a still
-    // hears the old process's last words, b holds its messages until the new one is up
+    // notebook b restarts the kernel while a's connection carries the comm: a still hears
+    // the old process's last words, b holds its messages until the new one is up
     b.connection.restarting();
     await kernel.restart();
     await Promise.all([a.connection.client.waitReady(), b.connection.client.waitReady()]);
@@ -131,23 +142,35 @@ describe('kernel sessions over a real kernel', () => {
     await until(() => session.model.state === 'stopped', 'the session to say hello again');
     expect(session.lastSeq).toBe(0);
     expect(await kernelComms()).toBe(1);
-    // over the connection that restarted it
-    expect(session.carrier).toBe(b.connection.asKernel);
+    expect(session.carrier).toBe(a.connection.asKernel);
   });
 
-  it('moves the comm to the other notebook when the carrying one leaves', async () => {
-    registry.remove(b);
-    b.connection.dispose();
+  it('says why it has no comm once the notebook handling comms leaves', async () => {
+    registry.remove(a);
+    a.connection.dispose();
+    expect(registry.sessionOf(b)).toBe(session);
+    expect(session.model.state).toBe('no-comms');
+    expect(session.model.error).toBe(NO_COMMS);
+    await until(async () => (await kernelComms()) === 0, 'the comm to close');
+  });
+
+  it('carries on over a notebook opened on the kernel, which handles comms', async () => {
+    const c = await notebook(notebooks);
+    notebooks.push(c);
+    expect(c.connection.handleComms).toBe(true);
+    registry.add(c, c);
+    expect(registry.sessionOf(c)).toBe(session);
     await until(() => resets.length === 5, 'the reset after the move');
     expect(resets[4]).toBe('reconnected');
-    expect(registry.sessionOf(a)).toBe(session);
-    expect(session.carrier).toBe(a.connection.asKernel);
-    await until(async () => (await kernelComms()) === 1, 'the old comm to close');
+    expect(session.carrier).toBe(c.connection.asKernel);
     expect(session.model.state).toBe('stopped');
+    expect(await kernelComms()).toBe(1);
   });
 
   it('closes its comm once no notebook uses it', async () => {
-    registry.remove(a);
+    registry.remove(b);
+    expect(session.isDisposed).toBe(false);
+    registry.remove(notebooks[2]);
     expect(session.isDisposed).toBe(true);
     expect(registry.sessions).toEqual([]);
     await until(async () => (await kernelComms()) === 0, 'the comm to close');

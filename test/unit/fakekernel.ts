@@ -34,6 +34,7 @@ export class FakeKernel {
     this.id = id;
     this.language = options.language ?? 'python';
     this.taskscope = options.taskscope ?? true;
+    this.process = `${id}-process-0`;
   }
 
   readonly id: string;
@@ -51,9 +52,13 @@ export class FakeKernel {
   /** The connections of notebooks to this kernel. */
   readonly connections: FakeConnection[] = [];
 
-  /** A notebook's own connection to this kernel. */
-  connect(): FakeConnection {
-    const connection = new FakeConnection(this);
+  /**
+   * A notebook's own connection to this kernel. As JupyterLab's kernel manager decides,
+   * it handles comms only when no other live connection of the same page does.
+   */
+  connect(page = 'page'): FakeConnection {
+    const handled = this.connections.some(c => c.page === page && c.handleComms);
+    const connection = new FakeConnection(this, page, !handled);
     this.connections.push(connection);
     return connection;
   }
@@ -94,32 +99,35 @@ export class FakeKernel {
 
   /**
    * A restart as JupyterLab does it: the connection that asks reports 'restarting' and
-   * drops its comms; the old process answers its shutdown request (the other connections
-   * hear its last 'idle') and goes with every comm, losing what is sent to it meanwhile;
-   * the new process reports 'starting' then 'idle' to every connection.
+   * drops its comms; the old process answers its shutdown request (every connection hears
+   * its last 'idle') and goes with every comm, losing what is sent to it meanwhile; the new
+   * process, with a session of its own, reports 'starting' then 'idle'.
    */
   async restart(by: FakeConnection): Promise<void> {
-    by.setStatus('restarting');
+    by.setStatus('restarting', false);
     by.dropComms();
     this.comms.clear();
     this.down = true;
-    for (const connection of this.connections) {
-      if (connection !== by) {
-        connection.setStatus('idle');
-      }
-    }
+    this.broadcast('idle');
     await settle();
     this.down = false;
+    this.process = `${this.id}-process-${++this._processes}`;
     this._registered = false;
     this.store = new FakeStore(0);
     this.recording = false;
     this.sessionId = null;
     this._pushSeq = 0;
-    for (const connection of this.connections) {
-      connection.setStatus('starting');
-    }
-    for (const connection of this.connections) {
-      connection.setStatus('idle');
+    this.broadcast('starting');
+    this.broadcast('idle');
+  }
+
+  /** The process's own session id, on every message it sends (a new one per restart). */
+  process: string;
+
+  /** A status message from the process, on IOPub: every connection hears it. */
+  broadcast(status: Kernel.Status): void {
+    for (const connection of [...this.connections]) {
+      connection.setStatus(status);
     }
   }
 
@@ -208,6 +216,7 @@ export class FakeKernel {
   private _registered = false;
   private _pushSeq = 0;
   private _sessions = 0;
+  private _processes = 0;
 }
 
 let commIds = 0;
@@ -265,13 +274,18 @@ export class FakeComm {
 
 /** One notebook's connection to a FakeKernel (what Kernel.IKernelConnection offers the bridge). */
 export class FakeConnection {
-  constructor(kernel: FakeKernel) {
+  constructor(kernel: FakeKernel, page: string, handleComms: boolean) {
     this.kernel = kernel;
     this.id = kernel.id;
+    this.page = page;
+    this.handleComms = handleComms;
   }
 
   readonly kernel: FakeKernel;
   readonly id: string;
+  /** The browser page (JupyterLab app) the connection belongs to. */
+  readonly page: string;
+  readonly handleComms: boolean;
   status: Kernel.Status = 'idle';
   isDisposed = false;
   /** Comms this connection created. */
@@ -293,6 +307,10 @@ export class FakeConnection {
     return this._disposed;
   }
 
+  get iopubMessage(): ISignal<this, KernelMessage.IIOPubMessage> {
+    return this._iopubMessage;
+  }
+
   /** This connection as JupyterLab's type (the subset above is what the bridge uses). */
   get asKernel(): Kernel.IKernelConnection {
     return this as unknown as Kernel.IKernelConnection;
@@ -312,12 +330,14 @@ export class FakeConnection {
         if (text === null) {
           return; // sent to a process on its way out: no reply ever
         }
+        this.kernel.broadcast('busy');
         if (text) {
           future.onIOPub?.({
-            header: { msg_type: 'stream' },
+            header: { msg_type: 'stream', session: this.kernel.process },
             content: { name: 'stdout', text }
           } as unknown as KernelMessage.IIOPubMessage);
         }
+        this.kernel.broadcast('idle');
         resolve();
       })
     );
@@ -325,14 +345,30 @@ export class FakeConnection {
   }
 
   createComm(target: string): FakeComm {
+    if (!this.handleComms) {
+      throw new Error('Comms are disabled on this kernel connection'); // as JupyterLab
+    }
     const comm = new FakeComm(this.kernel, target);
     this.created.push(comm);
     return comm;
   }
 
-  setStatus(status: Kernel.Status): void {
+  /**
+   * A status: from the kernel process (an IOPub message stamped with its session), or one
+   * JupyterLab sets itself (`fromKernel` false: 'restarting').
+   */
+  setStatus(status: Kernel.Status, fromKernel = true): void {
     this.status = status;
     this._statusChanged.emit(status);
+    if (fromKernel) {
+      this._iopubMessage.emit({
+        channel: 'iopub',
+        header: { msg_type: 'status', session: this.kernel.process },
+        parent_header: {},
+        metadata: {},
+        content: { execution_state: status }
+      } as unknown as KernelMessage.IIOPubMessage);
+    }
   }
 
   /** What JupyterLab does to a connection's comms on a restart it asked for. */
@@ -358,6 +394,7 @@ export class FakeConnection {
   }
 
   private _statusChanged = new Signal<this, Kernel.Status>(this);
+  private _iopubMessage = new Signal<this, KernelMessage.IIOPubMessage>(this);
   private _connectionStatusChanged = new Signal<this, Kernel.ConnectionStatus>(this);
   private _disposed = new Signal<this, void>(this);
 }

@@ -6,7 +6,7 @@
  * the same session against a real ipykernel.
  */
 import { KernelSessionRegistry } from '../../src/registry';
-import { IReset, IRowsAppended, KernelSession } from '../../src/session';
+import { IReset, IRowsAppended, KernelSession, NO_COMMS } from '../../src/session';
 import { FakeKernel, FakeNotebook, settle } from './fakekernel';
 
 type Event = ['reset', IReset['reason']] | ['rows', number];
@@ -106,7 +106,8 @@ describe('KernelSessionRegistry', () => {
     let disposed = 0;
     session.disposed.connect(() => disposed++);
 
-    registry.remove(a); // closed
+    registry.remove(a); // closed: its connection goes with it
+    a.connection!.dispose();
     expect(session.isDisposed).toBe(false);
     b.changeKernel(other.connect()); // moved away
     expect(session.isDisposed).toBe(true);
@@ -123,14 +124,16 @@ describe('KernelSessionRegistry', () => {
     expect(kernel.comms.size).toBe(1);
   });
 
-  it('moves the comm to another notebook’s connection when the carrying one leaves', async () => {
+  it('says why it has no comm once the notebook handling comms leaves, until one comes', async () => {
+    // JupyterLab lets the first connection to a kernel handle comms, not the second
     const kernel = new FakeKernel('k1');
     const a = new FakeNotebook(kernel.connect());
     const b = new FakeNotebook(kernel.connect());
+    expect([a.connection!.handleComms, b.connection!.handleComms]).toEqual([true, false]);
     registry.add(a, a);
     registry.add(b, b);
     await settle();
-    const session = registry.sessionOf(a)!;
+    const session = registry.sessionOf(b)!;
     await session.start();
     kernel.log(3);
     await settle();
@@ -140,12 +143,20 @@ describe('KernelSessionRegistry', () => {
     a.connection!.dispose();
     await settle();
     expect(registry.sessionOf(b)).toBe(session);
-    expect(session.carrier).toBe(b.connection!.asKernel);
-    expect(kernel.comms.size).toBe(1);
-    expect(kernel.opened).toBe(2);
-    expect(b.connection!.created).toHaveLength(1);
+    expect(session.model.state).toBe('no-comms');
+    expect(session.model.error).toBe(NO_COMMS);
+    expect(kernel.comms.size).toBe(0);
+    expect(b.connection!.created).toHaveLength(0);
+
+    // a notebook opened on the kernel now handles comms: the session carries on over it
+    const c = new FakeNotebook(kernel.connect());
+    expect(c.connection!.handleComms).toBe(true);
+    registry.add(c, c);
+    await settle();
+    expect(registry.sessionOf(c)).toBe(session);
+    expect(session.carrier).toBe(c.connection!.asKernel);
     expect(session.model.state).toBe('recording');
-    // pushes may have been missed meanwhile: views index again
+    expect(kernel.comms.size).toBe(1);
     expect(events).toEqual([['reset', 'reconnected']]);
     kernel.log(2);
     await settle();
@@ -153,6 +164,25 @@ describe('KernelSessionRegistry', () => {
       ['reset', 'reconnected'],
       ['rows', 5]
     ]);
+  });
+
+  it('moves the comm to another connection that handles comms when the carrier leaves', async () => {
+    // (two such connections of one kernel are in different pages in JupyterLab; the rule
+    // is the session's all the same)
+    const kernel = new FakeKernel('k1');
+    const a = new FakeNotebook(kernel.connect('page'));
+    const b = new FakeNotebook(kernel.connect('other'));
+    registry.add(a, a);
+    registry.add(b, b);
+    await settle();
+    const session = registry.sessionOf(a)!;
+    const events = record(session);
+    registry.remove(a);
+    await settle();
+    expect(session.carrier).toBe(b.connection!.asKernel);
+    expect(kernel.comms.size).toBe(1);
+    expect(kernel.opened).toBe(2);
+    expect(events).toEqual([['reset', 'reconnected']]);
   });
 
   it('says why a kernel cannot be used, per kernel', async () => {
@@ -265,7 +295,7 @@ describe('KernelSession', () => {
   });
 
   it('sees a restart asked from another tab, told only by the new process starting', async () => {
-    const tab = kernel.connect(); // no notebook of this page
+    const tab = kernel.connect('other'); // another browser tab
     await kernel.restart(tab);
     await settle();
     expect(events).toEqual([

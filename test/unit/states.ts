@@ -7,6 +7,7 @@ export const ALL_STATES: BridgeState[] = [
   'unsupported',
   'missing',
   'failed',
+  'no-comms',
   'stopped',
   'recording'
 ];

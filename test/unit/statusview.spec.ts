@@ -21,6 +21,7 @@ const LABELS: Record<BridgeState, string> = {
   unsupported: 'taskscope',
   missing: 'taskscope',
   failed: 'taskscope',
+  'no-comms': 'taskscope',
   stopped: 'Logs off',
   recording: 'Recording'
 };
@@ -209,7 +210,7 @@ describe('TaskscopeToolbarItem', () => {
     }
   );
 
-  it.each(['no-kernel', 'connecting', 'missing', 'failed', 'unsupported'] as BridgeState[])(
+  it.each(['no-kernel', 'connecting', 'missing', 'failed', 'no-comms', 'unsupported'] as BridgeState[])(
     'does nothing on click when %s',
     state => {
       const fake = target(state);

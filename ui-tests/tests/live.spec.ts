@@ -213,6 +213,87 @@ test.describe('live control across kernels and panels', () => {
     await expect(item).toHaveAttribute('data-state', 'recording');
   });
 
+  test('two notebooks on one kernel share one kernel session and one comm', async ({
+    page,
+    tmpPath
+  }) => {
+    await newNotebook(page, 'live-share-a.ipynb');
+    const kernelId = await currentKernelId(page);
+    const currentId = () =>
+      page.evaluate(() => (window as any).jupyterapp.shell.currentWidget.id as string);
+    const first = await currentId();
+    expect(await page.notebook.createNew('live-share-b.ipynb', { kernel: 'python3' })).toBe(
+      'live-share-b.ipynb'
+    );
+    await kernelIdle(page);
+    const second = await currentId();
+    // the second notebook joins the first one's kernel ("Use Kernel from Other Session")
+    await page.evaluate(
+      id => (window as any).jupyterapp.shell.currentWidget.sessionContext.changeKernel({ id }),
+      kernelId
+    );
+    await kernelIdle(page);
+    expect(await currentKernelId(page)).toBe(kernelId);
+    const itemOf = (id: string) => page.locator(`[id="${id}"] .jp-taskscope-ToolbarItem`);
+    await expect(itemOf(second)).toHaveAttribute('data-state', 'stopped', { timeout: 60000 });
+
+    // one KernelSession for both notebooks, and no other (the second's first kernel's went)
+    const sessions = () =>
+      page.evaluate(
+        async ([a, b]) => {
+          const tracker = await (window as any).galata.getPlugin('jupyterlab-taskscope:plugin');
+          const app = (window as any).jupyterapp;
+          const panel = (id: string) =>
+            Array.from(app.shell.widgets('main') as Iterable<any>).find((w: any) => w.id === id);
+          const of = (id: string) => (panel(id) ? tracker.sessionFor(panel(id)) : null);
+          return {
+            shared: of(a) === of(b),
+            kernels: tracker.registry.sessions.map((s: any) => s.kernelId)
+          };
+        },
+        [first, second]
+      );
+    expect(await sessions()).toEqual({ shared: true, kernels: [kernelId] });
+    // ...and one taskscope comm in the kernel
+    const comms = async () =>
+      Number(
+        await runInKernel(
+          page,
+          "print(sum(1 for c in get_ipython().kernel.comm_manager.comms.values() if c.target_name == 'taskscope'))"
+        )
+      );
+    expect(await comms()).toBe(1);
+
+    // a toggle in one notebook shows in the other's item
+    await itemOf(second).click();
+    await expect(itemOf(second)).toHaveAttribute('data-state', 'recording');
+    await expect(itemOf(first)).toHaveAttribute('data-state', 'recording');
+
+    // JupyterLab lets the first notebook's connection handle the kernel's comms: closed,
+    // the second one cannot carry the comm and says why...
+    await page.evaluate(id => {
+      const app = (window as any).jupyterapp;
+      const panel = Array.from(app.shell.widgets('main') as Iterable<any>).find(
+        (w: any) => w.id === id
+      ) as any;
+      panel.dispose();
+    }, first);
+    await expect(itemOf(first)).toHaveCount(0);
+    await expect(itemOf(second)).toHaveAttribute('data-state', 'no-comms');
+    await expect(itemOf(second)).toHaveAttribute('title', /reopen this notebook/);
+    await expect.poll(comms, { timeout: 30000 }).toBe(0);
+    // ...until a notebook on the kernel can: the first one, opened again
+    expect(await page.notebook.openByPath(`${tmpPath}/live-share-a.ipynb`)).toBe(true);
+    await kernelIdle(page);
+    expect(await currentKernelId(page)).toBe(kernelId);
+    const reopened = await currentId();
+    await expect(itemOf(reopened)).toHaveAttribute('data-state', 'recording', { timeout: 60000 });
+    await expect(itemOf(second)).toHaveAttribute('data-state', 'recording');
+    await expect.poll(comms, { timeout: 30000 }).toBe(1);
+    await itemOf(reopened).click();
+    await expect(itemOf(second)).toHaveAttribute('data-state', 'stopped');
+  });
+
   test('closing the notebook leaves the kernel recording and no comm behind', async ({
     page,
     tmpPath
