@@ -164,6 +164,9 @@ export class KernelBridge implements IDisposable {
       return;
     }
     const spec = await kernel.spec;
+    if (this._isDisposed || kernel !== this._kernel || this._pendingRestart) {
+      return; // disposed, moved, or restarting: the next connect() takes over
+    }
     if (spec && spec.language && spec.language.toLowerCase() !== 'python') {
       this.model.setState('unsupported');
       return;

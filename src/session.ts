@@ -240,6 +240,9 @@ export class KernelSession implements IDisposable, ILiveRowSource {
       return;
     }
     this._bridge.setKernel(usable[0] ?? null, live.length > 0 ? NO_COMMS : null);
+    if (usable[0] && this._oldProcess !== null) {
+      this._bridge.kernelRestarting(); // still waiting for the new process
+    }
   }
 
   private _onKernelStatus(kernel: Kernel.IKernelConnection, status: Kernel.Status): void {

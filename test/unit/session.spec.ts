@@ -185,6 +185,26 @@ describe('KernelSessionRegistry', () => {
     expect(events).toEqual([['reset', 'reconnected']]);
   });
 
+  it('keeps waiting for the new process when the carrier leaves during a restart', async () => {
+    const kernel = new FakeKernel('k1');
+    const a = new FakeNotebook(kernel.connect('page'));
+    const b = new FakeNotebook(kernel.connect('other'));
+    registry.add(a, a);
+    registry.add(b, b);
+    await settle();
+    const session = registry.sessionOf(a)!;
+    const events = record(session);
+    const restarting = kernel.restart(a.connection!); // the old process is on its way out
+    registry.remove(a);
+    a.connection!.dispose();
+    await restarting;
+    await settle();
+    expect(session.carrier).toBe(b.connection!.asKernel);
+    expect(session.model.state).toBe('stopped');
+    expect(kernel.comms.size).toBe(1);
+    expect(events).toEqual([['reset', 'restart']]);
+  });
+
   it('says why a kernel cannot be used, per kernel', async () => {
     const missing = new FakeNotebook(new FakeKernel('k1', { taskscope: false }).connect());
     const other = new FakeNotebook(new FakeKernel('k2', { language: 'r' }).connect());
