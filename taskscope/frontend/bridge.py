@@ -13,7 +13,7 @@ import logging
 import threading
 from typing import Any, Callable
 
-from .. import runtime
+from ..runtime import clear, start, status, stop, store_path, subscribe
 from .._version import __version__
 from ..store import query
 
@@ -46,7 +46,7 @@ class _Pusher:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="taskscope-bridge", daemon=True)
                 self._thread.start()
-        runtime.subscribe(self.on_batch)
+        subscribe(self.on_batch)
 
     def remove(self, comm: Any) -> None:
         with self._lock:
@@ -94,8 +94,8 @@ _pusher = _Pusher()
 
 
 def _status() -> dict[str, Any]:
-    """runtime.status() without the parts that change on every call."""
-    state = runtime.status()
+    """status() without the parts that change on every call."""
+    state = status()
     state.pop("queued", None)
     return state
 
@@ -127,19 +127,19 @@ def _options(msg: dict[str, Any]) -> dict[str, Any]:
 
 
 def _start(msg: dict[str, Any]) -> dict[str, Any]:
-    runtime.start(**_options(msg))
+    start(**_options(msg))
     _pusher.poke()
     return _pusher.status_message()
 
 
 def _stop(msg: dict[str, Any]) -> dict[str, Any]:
-    runtime.stop()
+    stop()
     _pusher.poke()
     return _pusher.status_message()
 
 
 def _clear(msg: dict[str, Any]) -> dict[str, Any]:
-    runtime.clear()
+    clear()
     _pusher.poke()
     return _pusher.status_message()
 
@@ -168,7 +168,7 @@ def _query(msg: dict[str, Any]) -> dict[str, Any]:
     limit = query.check_limit(msg.get("limit", 500), maximum=query.MAX_PAGE_ROWS)
     # No flush here: a page must never wait on the writer; rows committed later are
     # announced by the status push and fetched with after_seq.
-    path = runtime.store_path()
+    path = store_path()
     with_total = msg.get("with_total", True)
     if not isinstance(with_total, bool):
         raise ValueError("with_total must be a boolean")
@@ -189,7 +189,7 @@ def _index(msg: dict[str, Any]) -> dict[str, Any]:
         if isinstance(value, bool) or not isinstance(value, int) or value < least:
             raise ValueError(f"{name} must be an integer >= {least}")
     after = _cursor(msg, "after_seq")
-    path = runtime.store_path()
+    path = store_path()
     if path is None or not path.exists():
         path = None  # seq_index answers "nothing stored" for a store that is not there yet
     return {"op": "index", **query.seq_index(path, filters, every, after_seq=after, skip=skip)}

@@ -13,7 +13,7 @@ from typing import Any, Callable
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_magic, magics_class
 
-from .. import runtime
+from ..runtime import start, status, stop, store_path
 from ..views import dataset
 
 USAGE = """\
@@ -41,19 +41,19 @@ def parse_options(words: list[str]) -> dict[str, Any]:
 def _start(words: list[str]) -> None:
     options = parse_options(words)
     try:
-        runtime.start(**options)
+        start(**options)
     except (TypeError, ValueError) as exc:
         raise UsageError(f"%taskscope start: {exc}") from None
-    print(f"taskscope: recording to {runtime.store_path()}")
+    print(f"taskscope: recording to {store_path()}")
 
 
 def _stop(words: list[str]) -> None:
-    runtime.stop()
-    print(f"taskscope: stopped; the rows stay in {runtime.store_path()}")
+    stop()
+    print(f"taskscope: stopped; the rows stay in {store_path()}")
 
 
 def _status(words: list[str]) -> dict[str, Any]:
-    return runtime.status()
+    return status()
 
 
 def _clear(words: list[str]) -> None:

@@ -17,7 +17,7 @@ from typing import Any, Mapping
 from . import safe
 from .columns import AT
 from .sources import SYSTEM_LOGGER, SYSTEM_SOURCE, source_of
-from .vocabulary import SYSTEM
+from .vocabulary import START_OPTIONS, SYSTEM
 
 Row = tuple[Any, ...]
 
@@ -28,9 +28,9 @@ HOSTNAME = socket.gethostname()
 class Caps:
     """How long a field may be before it is cut with a marker (characters)."""
 
-    msg: int = 64 * 1024
-    text: int = 256 * 1024
-    extra: int = 64 * 1024
+    msg: int = START_OPTIONS["msg_cap"]
+    text: int = START_OPTIONS["text_cap"]
+    extra: int = START_OPTIONS["extra_cap"]
     #: Rows are built to leave this process (a Dask worker, a pool child): see
     #: :data:`WireRow`. The kernel finishes them (:func:`head_text`).
     wire: bool = False

@@ -6,27 +6,23 @@ registered so far and the fds of the kernel's console.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from typing import Any
 
 from ..capture.logs import parse_level
-from ..record.rows import Caps
 from ..record.sources import user_logger_names
+from ..record.vocabulary import START_OPTIONS
 from ..session import session as sessions
 from .console import kernel_console
 from .wire import MAX_MESSAGE
 
-#: Options of a remote capture, as the kernel sends them (all plain data).
+#: Options of a remote capture, as the kernel sends them (all plain data); the defaults
+#: are ``start()``'s (record/vocabulary.py).
 DEFAULT_OPTIONS: dict[str, Any] = {
-    "user_level": logging.DEBUG,
-    "library_level": logging.INFO,
-    "caps": [Caps().msg, Caps().text, Caps().extra],
-    "flush_interval": 0.1,
-    "batch_size": 1000,
-    "queue_size": 100_000,
-    "streams": True,
-    "warnings": True,
+    "user_level": parse_level(START_OPTIONS["user_level"]),
+    "library_level": parse_level(START_OPTIONS["library_level"]),
+    "caps": [START_OPTIONS["msg_cap"], START_OPTIONS["text_cap"], START_OPTIONS["extra_cap"]],
+    **{key: START_OPTIONS[key] for key in ("flush_interval", "batch_size", "queue_size", "streams", "warnings")},
     "user_loggers": [],
     "lifecycle": True,
     "max_message": MAX_MESSAGE,
