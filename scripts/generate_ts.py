@@ -40,6 +40,8 @@ def _js(value: object) -> str:
         return "[" + ", ".join(_js(v) for v in value) + "]"
     if isinstance(value, dict):
         return "{ " + ", ".join(f"{k}: {_js(v)}" for k, v in value.items()) + " }"
+    if value is None:
+        return "null"
     return json.dumps(value)
 
 
@@ -69,7 +71,16 @@ def render() -> str:
     for column in columns.COLUMNS:
         out.append(f"  /** {column.doc} */")
         out.append(f"  {column.name}: {column.ts};")
-    out += ["}", "", "/** The record's columns, in the store's order. */", "export const COLUMNS: ReadonlyArray<IColumn> = ["]
+    empty = {"number": 0, "number | null": None, "string": "", "unknown": None}
+    out += [
+        "}",
+        "",
+        "/** A row with every column empty: what fixtures and placeholders start from. */",
+        "export const EMPTY_ROW: IRow = " + _js({c.name: empty[c.ts] for c in columns.COLUMNS}) + ";",
+        "",
+        "/** The record's columns, in the store's order. */",
+        "export const COLUMNS: ReadonlyArray<IColumn> = [",
+    ]
     for column in columns.COLUMNS:
         fields = {"name": column.name, "shown": column.shown, "title": column.title, "doc": column.doc}
         out.append(f"  {_js(fields)},")

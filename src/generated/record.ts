@@ -47,6 +47,9 @@ export interface IRow {
   extra: unknown;
 }
 
+/** A row with every column empty: what fixtures and placeholders start from. */
+export const EMPTY_ROW: IRow = { seq: 0, created: 0, level: '', levelno: 0, source: '', logger: '', msg: '', text: '', hostname: '', pid: null, thread: '', worker: '', task: '', extra: null };
+
 /** The record's columns, in the store's order. */
 export const COLUMNS: ReadonlyArray<IColumn> = [
   { name: 'seq', shown: 'detail', title: 'Seq', doc: 'order of arrival in this session\'s store, from 1' },

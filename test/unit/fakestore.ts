@@ -5,6 +5,7 @@
  * and a level/logger filter. The real ops are tested in pytest (test_query.py,
  * test_bridge.py) and end to end in Galata.
  */
+import { EMPTY_ROW } from '../../src/generated/record';
 import { IIndexQuery, IIndexReply, IQuery, IRow, IRowsReply } from '../../src/protocol';
 import { IRowSource } from '../../src/panel/source';
 
@@ -19,6 +20,7 @@ const LEVELS: [string, number][] = [
 export function fakeRow(seq: number): IRow {
   const [level, levelno] = seq % 4 === 0 ? LEVELS[2] : LEVELS[seq % 2];
   return {
+    ...EMPTY_ROW,
     seq,
     created: 1700000000 + seq / 1000,
     level,

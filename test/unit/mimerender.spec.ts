@@ -14,18 +14,21 @@ import {
   TaskscopeTable
 } from '../../src/mimerender';
 import extension from '../../src/mimeplugin';
+import { COLUMNS as RECORD, EMPTY_ROW, IRow } from '../../src/generated/record';
 import { PAYLOADS } from './payloads';
 
-const COLUMNS = [
-  'seq', 'created', 'level', 'levelno', 'source', 'logger', 'msg', 'text',
-  'hostname', 'pid', 'thread', 'worker', 'task', 'extra'
-];
+/** The bundle's columns: the record's, as the kernel sends them. */
+const COLUMNS = RECORD.map(column => column.name);
 
 const LEVELS: [string, number][] = [['INFO', 20], ['WARNING', 30], ['ERROR', 40], ['DEBUG', 10]];
 
 function bundleRow(seq: number, msg: string, level = LEVELS[seq % 4]): unknown[] {
-  return [seq, 1714559400 + seq, level[0], level[1], 'user', `app.${seq % 3}`, msg,
-    `${level[0]}:app:${msg}`, 'host-a', 4242, 'MainThread', '', `work-${seq}`, seq % 2 ? { n: seq } : null];
+  const row: IRow = {
+    ...EMPTY_ROW, seq, created: 1714559400 + seq, level: level[0], levelno: level[1], source: 'user',
+    logger: `app.${seq % 3}`, msg, text: `${level[0]}:app:${msg}`, hostname: 'host-a', pid: 4242,
+    thread: 'MainThread', worker: '', task: `work-${seq}`, extra: seq % 2 ? { n: seq } : null
+  };
+  return COLUMNS.map(name => row[name]);
 }
 
 function bundle(rows: unknown[][], total = rows.length, filter = {}): unknown {
@@ -56,7 +59,12 @@ async function render(data: unknown): Promise<TaskscopeTable> {
 
 const bodyRows = (table: Widget) =>
   Array.from(table.node.querySelectorAll('tbody tr')) as HTMLTableRowElement[];
-const messages = (table: Widget) => bodyRows(table).map(tr => tr.cells[6].textContent);
+/** Where the table shows a record column (its header's position). */
+const at = (table: Widget, name: string) =>
+  Array.from(table.node.querySelectorAll('thead th')).findIndex(
+    th => (th as HTMLElement).dataset.column === name
+  );
+const messages = (table: Widget) => bodyRows(table).map(tr => tr.cells[at(table, 'msg')].textContent);
 const header = (table: Widget, name: string) =>
   Array.from(table.node.querySelectorAll('th')).find(th => th.textContent === name)!;
 
@@ -77,7 +85,7 @@ describe('TaskscopeTable', () => {
     const rows = [1, 2, 3, 4].map(seq => bundleRow(seq, `message ${seq}`));
     const table = await render(bundle(rows, 1520, { level: 'DEBUG' }));
     expect(messages(table)).toEqual(['message 1', 'message 2', 'message 3', 'message 4']);
-    expect(bodyRows(table)[1].cells[1].dataset.level).toBe('error');
+    expect(bodyRows(table)[1].cells[at(table, 'level')].dataset.level).toBe('error');
     expect(bodyRows(table)[1].dataset.level).toBe('error');
     expect(bodyRows(table)[0].dataset.level).toBe('warning');
     expect(bodyRows(table)[2].dataset.level).toBeUndefined();
@@ -136,8 +144,8 @@ describe('TaskscopeTable', () => {
   it('shows a row in full below it on click', async () => {
     const long = `${'y'.repeat(400)} end`;
     const table = await render(bundle([bundleRow(1, long)]));
-    expect(bodyRows(table)[0].cells[6].textContent!.length).toBe(300);
-    bodyRows(table)[0].cells[6].click();
+    expect(bodyRows(table)[0].cells[at(table, 'msg')].textContent!.length).toBe(300);
+    bodyRows(table)[0].cells[at(table, 'msg')].click();
     const detail = table.node.querySelector('.jp-taskscope-Table-detail pre')!;
     expect(detail.textContent).toContain(`WARNING:app:${long}`);
     expect(detail.textContent).toContain('"n": 1');

@@ -7,6 +7,7 @@ import { spawnSync } from 'child_process';
 
 import { csvField, csvHeader, csvRows, CSV_COLUMNS } from '../../src/csv';
 import { datasetCall, pyString, pyValue } from '../../src/pycode';
+import { EMPTY_ROW } from '../../src/generated/record';
 import { IRow } from '../../src/protocol';
 import { cellText, CELL_CHARS, levelClass, visible, whereText } from '../../src/text';
 import { VENV_PYTHON } from '../paths';
@@ -23,6 +24,7 @@ function python(code: string, input: string): string {
 
 function row(seq: number, fields: Partial<IRow> = {}): IRow {
   return {
+    ...EMPTY_ROW,
     seq,
     created: 1714559401.123,
     level: 'INFO',

@@ -8,6 +8,7 @@ import { Widget } from '@lumino/widgets';
 import { RowDetail } from '../../src/panel/detail';
 import { FilterBar } from '../../src/panel/filterbar';
 import { FILTER_KEYS, IFilter } from '../../src/panel/filter';
+import { EMPTY_ROW } from '../../src/generated/record';
 import { IRow } from '../../src/protocol';
 import { PAYLOADS } from './payloads';
 
@@ -15,6 +16,7 @@ const HOSTILE = 'script, img, svg, iframe, a, b, object, embed';
 
 function row(fields: Partial<IRow> = {}): IRow {
   return {
+    ...EMPTY_ROW,
     seq: 7,
     created: 1714559401.123,
     level: 'ERROR',
