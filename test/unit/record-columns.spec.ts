@@ -50,7 +50,9 @@ function fullRow(columns: ReadonlyArray<{ name: string }>): IRow {
   row.task = 'work-8';
   row.extra = { table: 'sales' };
   for (const { name } of columns) {
-    row[name] ??= `value of ${name}`;
+    if (row[name] === undefined || row[name] === null || row[name] === '') {
+      row[name] = `value of ${name}`;
+    }
   }
   return row as unknown as IRow;
 }
