@@ -19,6 +19,21 @@ function record(session: KernelSession): Event[] {
   return events;
 }
 
+/**
+ * Notebooks a and b on one kernel, through connections that both handle comms (as two
+ * pages would), followed by the registry; their session and its events from now on.
+ */
+async function inTwoPages(registry: KernelSessionRegistry) {
+  const kernel = new FakeKernel('k1');
+  const a = new FakeNotebook(kernel.connect('page'));
+  const b = new FakeNotebook(kernel.connect('other'));
+  registry.add(a, a);
+  registry.add(b, b);
+  await settle();
+  const session = registry.sessionOf(a)!;
+  return { kernel, a, b, session, events: record(session) };
+}
+
 describe('KernelSessionRegistry', () => {
   let registry: KernelSessionRegistry;
 
@@ -169,14 +184,7 @@ describe('KernelSessionRegistry', () => {
   it('moves the comm to another connection that handles comms when the carrier leaves', async () => {
     // (two such connections of one kernel are in different pages in JupyterLab; the rule
     // is the session's all the same)
-    const kernel = new FakeKernel('k1');
-    const a = new FakeNotebook(kernel.connect('page'));
-    const b = new FakeNotebook(kernel.connect('other'));
-    registry.add(a, a);
-    registry.add(b, b);
-    await settle();
-    const session = registry.sessionOf(a)!;
-    const events = record(session);
+    const { kernel, a, b, session, events } = await inTwoPages(registry);
     registry.remove(a);
     await settle();
     expect(session.carrier).toBe(b.connection!.asKernel);
@@ -186,14 +194,7 @@ describe('KernelSessionRegistry', () => {
   });
 
   it('keeps waiting for the new process when the carrier leaves during a restart', async () => {
-    const kernel = new FakeKernel('k1');
-    const a = new FakeNotebook(kernel.connect('page'));
-    const b = new FakeNotebook(kernel.connect('other'));
-    registry.add(a, a);
-    registry.add(b, b);
-    await settle();
-    const session = registry.sessionOf(a)!;
-    const events = record(session);
+    const { kernel, a, b, session, events } = await inTwoPages(registry);
     const restarting = kernel.restart(a.connection!); // the old process is on its way out
     registry.remove(a);
     a.connection!.dispose();
