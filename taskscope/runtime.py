@@ -37,7 +37,7 @@ from .writer.core import Item, converter
 from .writer.rows import Subscriber
 
 __all__ = [
-    "DEFAULTS", "clear", "enqueue_items", "enqueue_rows", "flush", "mode", "options", "start", "status",
+    "DEFAULTS", "clear", "enqueue_rows", "flush", "mode", "options", "start", "status",
     "stop", "store_path", "subscribe", "unsubscribe",
 ]
 
@@ -146,21 +146,6 @@ def enqueue_rows(rows: Sequence[Mapping[str, Any]]) -> int:
     """
     session = sessions.current()
     return 0 if session is None else session.enqueue([("dict", row) for row in rows])
-
-
-def enqueue_items(items: Sequence[Item], *, own: bool = False) -> int:
-    """Queue writer items (``(tag, ...)``, see :mod:`taskscope.writer.core`); how many fit.
-
-    ``own``: taskscope's own few rows, queued past the bound. Nothing is queued (0)
-    while not recording.
-    """
-    session = sessions.current()
-    if session is None:
-        return 0
-    if own:
-        session.enqueue_own(items)
-        return len(items)
-    return session.enqueue(items)
 
 
 def options() -> dict[str, Any] | None:

@@ -301,10 +301,6 @@ class Writer:
         (t0, n0), (t1, n1) = samples[0], samples[-1]
         return (n1 - n0) / (t1 - t0) if t1 > t0 else 0.0
 
-    def clear_rate(self) -> None:
-        """Forget the rate samples (the rows they counted were cleared)."""
-        self._samples.clear()
-
     # --- for pipelines (writer thread) ---------------------------------------------------
 
     def rows_of(self, items: list[Item]) -> list[Row]:
