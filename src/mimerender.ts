@@ -8,7 +8,7 @@
 import { IRenderMime } from '@jupyterlab/rendermime-interfaces';
 import { Widget } from '@lumino/widgets';
 
-import { GRID_COLUMNS } from './presentation';
+import { DETAIL_COLUMNS, GRID_COLUMNS, plainText } from './presentation';
 import { IRow } from './protocol';
 import { dateTime, levelClass, visible } from './text';
 
@@ -212,8 +212,7 @@ export class TaskscopeTable extends Widget implements IRenderMime.IRenderer {
     const pre = document.createElement('pre');
     pre.className = 'jp-taskscope-Detail-text';
     const extra = row.extra === null || row.extra === undefined ? '' : `\n${JSON.stringify(row.extra, null, 2)}`;
-    const where = `${dateTime(row.created)}  ${visible(row.hostname)} pid ${row.pid ?? ''} ${visible(row.thread)}`;
-    pre.textContent = `${where}\n${visible(String(row.text ?? row.msg ?? '').replace(/\r\n?/g, '\n'))}${visible(extra)}`;
+    pre.textContent = `${factsLine(row)}\n${visible(String(row.text ?? row.msg ?? '').replace(/\r\n?/g, '\n'))}${visible(extra)}`;
     td.appendChild(pre);
     detail.appendChild(td);
     tr.after(detail);
@@ -228,6 +227,19 @@ export class TaskscopeTable extends Widget implements IRenderMime.IRenderer {
   private _summary: HTMLSpanElement;
   private _head: HTMLTableRowElement;
   private _body: HTMLTableSectionElement;
+}
+
+/** The facts of the row's detail the table's columns do not show, after its full time. */
+const INLINE_FACTS = DETAIL_COLUMNS.filter(
+  column => column.place === 'fact' && !GRID_COLUMNS.some(grid => grid.name === column.name)
+);
+
+/** The first line of a row's detail: its date and time, then `Title value` facts. */
+function factsLine(row: IRow): string {
+  const facts = INLINE_FACTS.map(column => [column.title, plainText(column.value(row))])
+    .filter(([, value]) => value !== '')
+    .map(([title, value]) => `${title} ${visible(value)}`);
+  return [dateTime(row.created), ...facts].join('  ');
 }
 
 function tableRow(row: IRow, index: number): HTMLTableRowElement {

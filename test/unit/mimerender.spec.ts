@@ -148,6 +148,8 @@ describe('TaskscopeTable', () => {
     bodyRows(table)[0].cells[at(table, 'msg')].click();
     const detail = table.node.querySelector('.jp-taskscope-Table-detail pre')!;
     expect(detail.textContent).toContain(`WARNING:app:${long}`);
+    // the facts the table's columns do not show, under their declared titles
+    expect(detail.textContent).toContain('Host host-a  Pid 4242  Thread MainThread');
     expect(detail.textContent).toContain('"n": 1');
     bodyRows(table)[0].cells[0].click();
     expect(table.node.querySelector('.jp-taskscope-Table-detail')).toBeNull();
@@ -156,8 +158,8 @@ describe('TaskscopeTable', () => {
   it('sets every payload as text: no element, no script, whole text on a click', async () => {
     const rows = PAYLOADS.map((payload, i) => {
       const r = bundleRow(i + 1, payload);
-      r[5] = payload; // logger
-      r[12] = payload; // task
+      r[COLUMNS.indexOf('logger')] = payload;
+      r[COLUMNS.indexOf('task')] = payload;
       return r;
     });
     const table = await render({ ...(bundle(rows) as object), session_id: '<b>s</b>', filter: { text: '<img src=x>' } });
