@@ -32,7 +32,7 @@ from .record.vocabulary import START_OPTIONS
 from .remote import autoattach
 from .session import session as sessions
 from .session.session import Session
-from .store.sqlite import new_session_id, session_path
+from .store.sqlite import INDEXES, new_session_id, session_path
 from .writer.core import Item, converter
 from .writer.rows import Subscriber
 
@@ -43,6 +43,8 @@ __all__ = [
 
 #: start()'s options and their defaults (docs/capture.md explains each).
 DEFAULTS: dict[str, Any] = START_OPTIONS
+#: The writer's wake interval, in seconds: below it the writer thread would spin.
+MIN_FLUSH_INTERVAL, MAX_FLUSH_INTERVAL = 0.001, 86400.0
 
 _lock = threading.RLock()
 _subscribers: list[Subscriber] = []
@@ -59,20 +61,22 @@ def start(**options: Any) -> dict[str, Any]:
     """Start recording (idempotent) and return :func:`status`.
 
     Called while recording with different options, it restarts the capture with them.
-    Raises ``TypeError`` for an unknown option and ``RuntimeError`` when the store
-    cannot be opened (an unwritable ``TASKSCOPE_HOME``).
+    Raises ``TypeError`` for an unknown option, ``TypeError``/``ValueError`` for a bad
+    value (then nothing changes: recording goes on as it was, or stays off), and
+    ``RuntimeError`` when the store cannot be opened (an unwritable ``TASKSCOPE_HOME``).
     """
     unknown = set(options) - set(DEFAULTS)
     if unknown:
         raise TypeError(f"unknown taskscope option(s): {', '.join(sorted(unknown))}")
     with _lock:
         session = sessions.last()
+        # every option checked before anything changes: a refused start leaves recording as it was
+        merged = _validated({**DEFAULTS, **(session.options if session else {}), **options})
         if session is not None and session.recording:
             if all(session.options.get(k) == v for k, v in options.items()):
                 return status()
             _stop_locked()
-        merged = {**DEFAULTS, **(session.options if session else {}), **options}
-        _start_locked(_validated(merged))
+        _start_locked(merged)
     return status()
 
 
@@ -183,14 +187,31 @@ def unsubscribe(callback: Subscriber) -> None:
 
 
 def _validated(options: dict[str, Any]) -> dict[str, Any]:
-    """Options with levels as numbers checked; ValueError names a bad one."""
+    """A checked copy of ``start()``'s options; TypeError or ValueError names a bad one."""
     for key in ("user_level", "library_level"):
-        parse_level(options[key])
+        value = options[key]
+        if isinstance(value, bool) or not isinstance(value, (int, str)):
+            raise TypeError(f"{key} must be a level name or an int, not {type(value).__name__}")
+        parse_level(value)
     for key in ("queue_size", "msg_cap", "text_cap", "extra_cap", "batch_size"):
-        if not isinstance(options[key], int) or options[key] < 1:
-            raise ValueError(f"{key} must be a positive int, not {options[key]!r}")
-    options["indexes"] = tuple(options["indexes"])
-    return options
+        value = options[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{key} must be a positive int, not {value!r}")
+    interval = options["flush_interval"]
+    if isinstance(interval, bool) or not isinstance(interval, (int, float)) \
+            or not MIN_FLUSH_INTERVAL <= interval <= MAX_FLUSH_INTERVAL:
+        raise ValueError(f"flush_interval must be seconds from {MIN_FLUSH_INTERVAL} to {MAX_FLUSH_INTERVAL:g}, "
+                         f"not {interval!r}")
+    for key in ("streams", "warnings", "exceptions"):
+        if not isinstance(options[key], bool):
+            raise TypeError(f"{key} must be True or False, not {options[key]!r}")
+    indexes = options["indexes"]
+    if isinstance(indexes, str) or not isinstance(indexes, (list, tuple, set, frozenset)):
+        raise TypeError(f"indexes must be a list of index names, not {indexes!r}")
+    unknown = sorted(str(name) for name in indexes if name not in INDEXES)
+    if unknown:
+        raise ValueError(f"unknown index(es) {', '.join(unknown)}; use some of {', '.join(INDEXES)}")
+    return {**options, "indexes": tuple(indexes)}
 
 
 def _start_locked(options: dict[str, Any]) -> None:

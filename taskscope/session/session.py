@@ -118,8 +118,8 @@ class Session:
     # --- lifecycle (taskscope.runtime) ---------------------------------------------------
 
     def start(self, options: dict[str, Any]) -> None:
-        """Open the store, start the writer, install the capture; raise if any fails."""
-        self.options = options
+        """Open the store, start the writer, install the capture; raise if any fails
+        (then the options are not kept: the next start uses the last good ones)."""
         writer = self.writer
         writer.queue_size = max(1, options["queue_size"])
         writer.wake_at = max(1, options["batch_size"])
@@ -141,6 +141,7 @@ class Session:
             capture.uninstall()
             writer.stop()
             raise
+        self.options = options
         self.capture = capture
 
     def stop(self, timeout: float = 10.0) -> None:

@@ -122,6 +122,33 @@ def test_options_are_checked(fresh_runtime: Any) -> None:
     assert runtime.status()["recording"] is False
 
 
+REFUSED = [
+    {"queue_size": -1}, {"batch_size": 0}, {"user_level": "NOPE"}, {"library_level": None}, {"msg_cap": "big"},
+    {"indexes": ["nope"]}, {"indexes": "rows_task"}, {"flush_interval": "soon"}, {"flush_interval": -1},
+    {"flush_interval": 0}, {"flush_interval": float("nan")}, {"streams": "yes"}, {"warnings": None},
+]
+
+
+@pytest.mark.parametrize("bad", REFUSED, ids=lambda bad: "-".join(f"{k}={v!r}" for k, v in bad.items()))
+def test_a_refused_start_changes_nothing(fresh_runtime: Any, bad: dict[str, Any]) -> None:
+    """A bad value is refused before anything changes: recording goes on with the options
+    it had, and nothing of the refused call is remembered for a later start."""
+    runtime.start(flush_interval=0.05)
+    before = runtime.options()
+    with pytest.raises((TypeError, ValueError)):
+        runtime.start(**bad)
+    assert runtime.status()["recording"] is True and runtime.options() == before
+    logging.getLogger("__main__").info("recorded after the refusal")
+    assert runtime.flush()
+    assert "recorded after the refusal" in [r["msg"] for r in read_rows(runtime.store_path())]
+    runtime.stop()
+    with pytest.raises((TypeError, ValueError)):
+        runtime.start(**bad)  # refused while stopped too: still stopped
+    assert runtime.status()["recording"] is False
+    assert runtime.start()["recording"] is True and runtime.options() == before
+    runtime.stop()
+
+
 def test_start_with_new_options_restarts_the_capture(fresh_runtime: Any) -> None:
     runtime.start()
     log = logging.getLogger("__main__")
