@@ -94,7 +94,7 @@ class Store:
 
     def open(self) -> None:
         """Create or reopen the file; call in the writer thread."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        _private(self.path)
         conn = sqlite3.connect(self.path, isolation_level=None)
         conn.execute(f"PRAGMA page_size={PAGE_SIZE}")  # takes effect on a new file only
         conn.execute("PRAGMA journal_mode=WAL")
@@ -178,6 +178,22 @@ class Store:
         if self._conn is None:
             raise RuntimeError("store is not open")
         return self._conn
+
+
+def _private(path: Path) -> None:
+    """``path`` and its folder for the user alone (0600 in 0700): logs often hold secrets.
+
+    SQLite gives the -wal and -shm files the database file's mode. The folder is ours
+    (``<home>/sessions``); a file or folder we cannot change keeps its mode.
+    """
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+    for target, mode in ((path.parent, 0o700), (path, 0o600)):
+        try:
+            if target.stat().st_mode & 0o777 != mode:
+                os.chmod(target, mode)
+        except OSError:
+            pass
 
 
 def _insert_next(conn: sqlite3.Connection, rows: Sequence[Row]) -> None:

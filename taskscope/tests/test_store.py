@@ -141,3 +141,26 @@ def test_a_batch_after_clear_continues_the_numbering_row_by_row(tmp_path: Path) 
     assert s.write(rows(4, "after")) == (6, 9)
     s.close()
     assert [(r["seq"], r["msg"]) for r in read_rows(path)] == [(6, "after0"), (7, "after1"), (8, "after2"), (9, "after3")]
+
+
+def test_a_session_file_is_for_the_user_alone(tmp_path: Path) -> None:
+    """Logs often hold secrets: the store and its WAL are 0600 in a 0700 folder, whatever
+    the umask, also when the folder was there already with a wider mode."""
+    import os
+    import stat
+
+    folder = tmp_path / "sessions"
+    folder.mkdir(mode=0o755)
+    folder.chmod(0o755)
+    previous = os.umask(0o002)
+    try:
+        s = opened(folder / "a.sqlite")
+        s.write(rows(3))
+    finally:
+        os.umask(previous)
+    try:
+        modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in [folder, *folder.iterdir()]}
+    finally:
+        s.close()
+    assert modes["sessions"] == 0o700
+    assert modes["a.sqlite"] == 0o600 and modes["a.sqlite-wal"] == 0o600
