@@ -28,6 +28,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import contextmanager
+from functools import lru_cache
 from datetime import date, datetime, time as dtime, timedelta
 from pathlib import Path
 from typing import Any, Iterator, NamedTuple
@@ -162,9 +163,13 @@ def _glob_clause(column: str) -> Callable[[Any, str], Where]:
     def clause(value: Any, name: str) -> Where:
         parts, params = [], []
         for pattern in _strings(value, name):
-            if "*" in pattern or "?" in pattern:
-                parts.append(f"{column} GLOB ?")
-                params.append(_glob_pattern(pattern))
+            if "\x00" in pattern:  # SQLite's GLOB ends a pattern at a NUL: Python matches it
+                parts.append(f"ts_glob({column}, ?)")
+                params.append(pattern)
+            elif "*" in pattern or "?" in pattern:
+                # ... and a value at a NUL: a value holding one is matched whole in Python
+                parts.append(f"({column} GLOB ? OR (instr({column}, char(0)) AND ts_glob({column}, ?)))")
+                params.extend([_glob_pattern(pattern), pattern])
             else:
                 parts.append(f"{column} = ?")
                 params.append(pattern)
@@ -200,11 +205,14 @@ def _text_clause(value: Any, name: str) -> Where:
         raise TypeError(f"{name} must be a string, not {type(value).__name__}")
     if not value:
         raise ValueError(f"{name}: an empty string matches everything; leave {name} out instead")
-    if value.isascii():
-        like = "%" + re.sub(r"([\\%_])", r"\\\1", value) + "%"
-        return Where("(msg LIKE ? ESCAPE '\\' OR text LIKE ? ESCAPE '\\')", [like, like])
-    # SQLite's LIKE folds ASCII case only: non-ASCII needles go through Python's casefold.
     needle = value.casefold()
+    if value.isascii() and "\x00" not in value:
+        like = "%" + re.sub(r"([\\%_])", r"\\\1", value) + "%"
+        # LIKE reads a stored value only up to a NUL: one holding a NUL is searched in Python
+        return Where("(msg LIKE ? ESCAPE '\\' OR text LIKE ? ESCAPE '\\'"
+                     " OR (instr(msg, char(0)) AND ts_icontains(msg, ?))"
+                     " OR (instr(text, char(0)) AND ts_icontains(text, ?)))", [like, like, needle, needle])
+    # SQLite's LIKE folds ASCII case only and ends at a NUL: these needles go through Python.
     return Where("(ts_icontains(msg, ?) OR ts_icontains(text, ?))", [needle, needle])
 
 
@@ -293,10 +301,21 @@ def connect(path: str | Path) -> sqlite3.Connection:
 def _prepare(conn: sqlite3.Connection) -> None:
     """Register the SQL functions our conditions use (idempotent)."""
     conn.create_function("ts_icontains", 2, _icontains, deterministic=True)
+    conn.create_function("ts_glob", 2, _glob, deterministic=True)
 
 
 def _icontains(haystack: str | None, needle: str) -> bool:
     return haystack is not None and needle in haystack.casefold()
+
+
+def _glob(value: str | None, pattern: str) -> bool:
+    """Our glob (``*`` any run, ``?`` one character) over the whole value, NULs included."""
+    return value is not None and _glob_regex(pattern).fullmatch(value) is not None
+
+
+@lru_cache(maxsize=256)
+def _glob_regex(pattern: str) -> re.Pattern[str]:
+    return re.compile("".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern), re.DOTALL)
 
 
 @contextmanager

@@ -403,3 +403,22 @@ def test_json_safe_plain_types_only() -> None:
     assert safe["a"] == 3 and type(safe["a"]) is int and safe["b"] == 1.5 and safe["c"] is None
     assert safe["d"] == "\ufffd" and safe["1"][1] == "<class 'object'>"
     json.dumps(safe, allow_nan=False)
+
+
+def test_a_nul_in_a_filter_or_in_a_stored_value_is_matched_as_written(tmp_path: Path) -> None:
+    """SQLite's LIKE and GLOB stop at a NUL (in the pattern and in the value): a NUL in
+    the filter must not widen it, and text after a NUL in a row must still be found."""
+    path = write_store(tmp_path / "nul.sqlite", [
+        row(1, logger="alpha", msg="plain"),
+        row(2, logger="alpha\x00beta", msg="before\x00after the NUL"),
+        row(3, logger="gamma", msg="nothing here"),
+    ])
+    assert seqs(path, text="\x00") == [2]  # was every row
+    assert seqs(path, text="after the") == [2]  # was none: LIKE ended at the NUL
+    assert seqs(path, text="AFTER THE") == [2]  # still case-insensitive
+    assert seqs(path, text="before") == [2]
+    assert seqs(path, logger="alpha\x00*") == [2]  # was row 1: GLOB ended the pattern at the NUL
+    assert seqs(path, logger="alpha\x00beta") == [2]
+    assert seqs(path, logger="*beta") == [2]  # a value holding a NUL is matched whole
+    assert seqs(path, logger="alpha") == [1]
+    assert seqs(path, logger="al*") == [1, 2]
