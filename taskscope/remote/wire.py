@@ -154,19 +154,55 @@ def decode(payload: bytes, max_inflated: int = MAX_INFLATED) -> dict[str, Any]:
     return message
 
 
+#: The most values (list items and map entries) one message may unpack into, and the most
+#: one list may hold. A message carries at most a batch (1,000 rows by default) with a few
+#: values per row; without a bound, a small message of tiny values would make the kernel
+#: build many times its size in objects (each an 8-byte slot or more for a 1-byte value).
+MAX_VALUES = 2_000_000
+MAX_LIST = 200_000
+
+
 def _unpack(data: bytes) -> Any:
-    """JSON (a ``{``) or msgpack (a map), plain data only: no extension types."""
+    """JSON (a ``{``) or msgpack (a map), plain data only (no extension types), at most
+    :data:`MAX_VALUES` values."""
     if data[:1] == b"{":
+        # every JSON value past the first follows a comma (or opens a list): counted in C
+        if data.count(b",") + data.count(b"[") > MAX_VALUES:
+            raise MessageError(f"more than {MAX_VALUES} values")
         try:
             return json.loads(data)
         except ValueError as exc:
             raise MessageError(f"not JSON: {exc}") from None
     if _msgpack is None:
         raise MessageError("not JSON (and msgpack is not installed)")
+    budget = _Budget()
     try:
-        return _msgpack.unpackb(data, raw=False, strict_map_key=True, ext_hook=_no_ext)
+        return _msgpack.unpackb(data, raw=False, strict_map_key=True, ext_hook=_no_ext, list_hook=budget.list,
+                                max_array_len=MAX_LIST, max_map_len=64, max_bin_len=0, max_ext_len=0)
+    except _TooMany:
+        raise MessageError(f"more than {MAX_VALUES} values") from None
     except Exception as exc:  # noqa: BLE001 - any malformed input
         raise MessageError(f"neither JSON nor msgpack: {type(exc).__name__}") from None
+
+
+class _TooMany(Exception):
+    pass
+
+
+class _Budget:
+    """msgpack's list hook: counts the values unpacked into lists, stops past MAX_VALUES.
+    A list is built before the hook sees it, so at most MAX_LIST values pass the bound."""
+
+    __slots__ = ("left",)
+
+    def __init__(self) -> None:
+        self.left = MAX_VALUES
+
+    def list(self, values: list[Any]) -> list[Any]:
+        self.left -= len(values) + 1
+        if self.left < 0:
+            raise _TooMany
+        return values
 
 
 def _no_ext(code: int, data: bytes) -> Any:

@@ -458,3 +458,22 @@ def test_a_drop_row_in_a_message_that_could_not_be_sent_is_made_again() -> None:
     assert said == ["3 rows dropped (queue full at 2 rows: 1; "
                     "not sent: the connection to the kernel is busy or closed: 2)"]
     assert [r[5] for r in rows if r[5].startswith("row ")] == ["row 3"] and collector.dropped == 3
+
+
+def test_a_small_message_of_many_tiny_values_is_rejected_before_it_is_built() -> None:
+    """Decode amplification: 30 KiB that would unpack into 30 million empty lists (each
+    ~56 bytes in the kernel) is refused at the values budget; a full batch is not."""
+    import msgpack
+
+    many = msgpack.packb({**HEADER, "ctx": [], "c": [], "t": [], "m": [], "x": [], "e": [],
+                          "pad": [[[]] * 100_000] * 300})
+    payload = zlib.compress(many, 9)
+    assert len(payload) < 64 * 1024
+    with pytest.raises(MessageError, match="more than"):
+        decode(payload)
+    as_json = zlib.compress(json.dumps({**HEADER, "ctx": [], "c": [], "t": [], "m": [], "x": [], "e": [],
+                                        "pad": [[]] * 3_000_000}).encode(), 9)
+    with pytest.raises(MessageError, match="more than"):
+        decode(as_json)
+    full = encode(HEADER, [wire_row(f"row {i}", extra='{"i": 1}') for i in range(1000)])
+    assert len(decode(full)["m"]) == 1000
