@@ -194,10 +194,39 @@ export async function clickRow(page: IJupyterLabPageFixture, row: number): Promi
 }
 
 /**
- * Reload the page. No Launcher comes back (the notebook does), so wait for the splash to
- * go rather than for galata's usual "Launcher active".
+ * Wait until the workspace on the server holds JupyterLab's state as the page has it.
+ * JupyterLab writes its state (the layout, what the restorer keeps of each widget: a
+ * panel's notebook and filter) 500 ms after the last change, and every change postpones
+ * it: a reload before that write restores the layout of earlier, without a panel opened
+ * or filtered just before.
+ */
+export async function waitForSavedState(page: IJupyterLabPageFixture): Promise<void> {
+  await expect
+    .poll(
+      () =>
+        page.evaluate(async () => {
+          const galata = (window as any).galata;
+          const app = (window as any).jupyterapp;
+          const state = await galata.getPlugin('@jupyterlab/apputils-extension:state');
+          const resolver = await galata.getPlugin('@jupyterlab/apputils-extension:resolver');
+          const current = await state.toJSON();
+          const saved = (await app.serviceManager.workspaces.fetch(resolver.name)).data;
+          return Object.keys(current).filter(
+            key => JSON.stringify(current[key]) !== JSON.stringify(saved[key])
+          );
+        }),
+      { message: 'state keys the workspace does not hold yet' }
+    )
+    .toEqual([]);
+}
+
+/**
+ * Reload the page once JupyterLab has saved its state (the panels it restores). No
+ * Launcher comes back (the notebook does), so wait for the splash to go rather than for
+ * galata's usual "Launcher active".
  */
 export async function reloadPage(page: IJupyterLabPageFixture): Promise<void> {
+  await waitForSavedState(page);
   await (page as unknown as JupyterLabPage).reload({ waitForIsReady: false });
   await page.locator('#jupyterlab-splash').waitFor({ state: 'detached' });
 }
