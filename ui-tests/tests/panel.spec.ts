@@ -1,6 +1,7 @@
 /**
  * The Task logs panel in a real JupyterLab on a real kernel: open, follow, filter (the
- * kernel's counts are the reference), detail, export, to notebook, clear, restore.
+ * kernel's counts are the reference), detail, export, to notebook, clear, restore, and a
+ * kernel restart followed by a new start.
  */
 import * as fs from 'fs';
 
@@ -289,6 +290,82 @@ test.describe('Task logs panel', () => {
     expect((await panel.boundingBox())!.y).toBeGreaterThanOrEqual(
       notebookBox!.y + notebookBox!.height - 2
     );
+  });
+});
+
+/** Wait until the current notebook's kernel is connected and idle (after a restart). */
+async function kernelIdle(page: any): Promise<void> {
+  await page.waitForFunction(
+    () => {
+      const widget = (window as any).jupyterapp?.shell?.currentWidget;
+      const k = widget?.sessionContext?.session?.kernel;
+      return !!k && k.connectionStatus === 'connected' && k.status === 'idle';
+    },
+    undefined,
+    { timeout: 90000 }
+  );
+}
+
+test.describe('Task logs panel across a kernel restart', () => {
+  // galata's kernel tracking answers every POST under /api/kernels/ itself, which breaks
+  // a restart: use the real API (as live.spec.ts does).
+  test.use({ kernels: null });
+
+  test('shows the new session’s rows after a restart and a new start, without a reload', async ({
+    page
+  }) => {
+    // the old session: its started row and 8 rows, seqs 1..9
+    await openNotebook(page, 'panel-restart.ipynb');
+    expect(Number(await run(page, START_AND_LOG(8)))).toBe(9);
+    const panel = await openPanel(page);
+    await waitForPanel(page, s => s.count === 9 && s.messages.includes('row 7'));
+
+    await activateNotebook(page);
+    await page.menu.clickMenuItem('Kernel>Restart Kernel…');
+    await page.locator('.jp-Dialog .jp-mod-accept').click();
+    await kernelIdle(page);
+    const item = page.locator('.jp-NotebookPanel-toolbar .jp-taskscope-ToolbarItem');
+    await expect(item).toHaveAttribute('data-state', 'stopped', { timeout: 60000 });
+    // the panel shows the new kernel's (not yet recording) session
+    await waitForPanel(page, s => s.count === 0 && !s.loading);
+
+    // recording again from the toolbar, as a user would: a new store session whose seqs
+    // start at 1, below the old session's 9; the panel takes its started row...
+    await item.click();
+    await expect(item).toHaveAttribute('data-state', 'recording');
+    await waitForPanel(
+      page,
+      s => s.count === 1 && s.messages[0] === 'taskscope started' && !s.loading
+    );
+    // ...and then the rows logged after it (seq 2 on: not above the old 9)
+    const logged = await run(
+      page,
+      [
+        'import taskscope as ts',
+        'log = ts.logger.getLogger("demo")',
+        'log.info("row 0")',
+        'ts.logger.dataset.count()'
+      ].join('\n')
+    );
+    expect(Number(logged)).toBe(2);
+    await expect(item.locator('.jp-taskscope-label')).toHaveText('Recording · 2');
+    await expect(page.locator('.jp-taskscope-StatusItem')).toContainText('Recording · 2');
+    let state = await waitForPanel(page, s => s.count === 2 && !s.messages.includes(''));
+    expect(state.messages).toEqual(['taskscope started', 'row 0']);
+    await expect(panel.locator('.jp-taskscope-LogView-status')).toContainText('2 of 2 rows');
+
+    await run(page, 'for i in range(1, 13): log.info("row %d", i)');
+    const all = ['taskscope started', ...Array.from({ length: 13 }, (_, i) => `row ${i}`)];
+    state = await waitForPanel(
+      page,
+      s =>
+        s.count === 14 &&
+        s.messages[s.messages.length - 1] === 'row 12' &&
+        !s.messages.includes('')
+    );
+    expect(state.messages).toEqual(all.slice(state.first, state.last + 1));
+    expect(state.error).toBeNull();
+    await expect(panel.locator('.jp-taskscope-LogView-status')).toContainText('14 of 14 rows');
   });
 });
 
