@@ -33,7 +33,7 @@ from .remote import autoattach
 from .session import session as sessions
 from .session.session import Session
 from .store.sqlite import INDEXES, new_session_id, session_path
-from .writer.core import Item, converter
+from .writer.core import OVERFLOWS, Item, converter
 from .writer.rows import Subscriber
 
 __all__ = [
@@ -197,6 +197,8 @@ def _validated(options: dict[str, Any]) -> dict[str, Any]:
         value = options[key]
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{key} must be a positive int, not {value!r}")
+    if options["overflow"] not in OVERFLOWS:
+        raise ValueError(f"overflow must be one of {', '.join(map(repr, OVERFLOWS))}, not {options['overflow']!r}")
     interval = options["flush_interval"]
     if isinstance(interval, bool) or not isinstance(interval, (int, float)) \
             or not MIN_FLUSH_INTERVAL <= interval <= MAX_FLUSH_INTERVAL:

@@ -29,7 +29,7 @@ from ..record import safe
 from ..record.columns import CONTEXT
 from ..record.rows import HOSTNAME, Caps, WireRow, make_row, system_row
 from ..record.sources import RUNTIME, TASK_LOGGER, mark_user_logger
-from ..writer.core import CONVERTERS, Item, Writer, converter
+from ..writer.core import CONVERTERS, DROP, Item, Writer, converter
 from ..writer.quiet import quiet
 from .console import shared_streams
 from .wire import MAX_MESSAGE, VERSION, Columns, encode
@@ -387,6 +387,7 @@ class RemoteCapture:
             ColumnPipeline(sink), queue_size=int(options["queue_size"]), wake_at=batch,
             interval=float(options["flush_interval"]), max_batch=batch, caps=caps,
             queue=tagging_queue(tag) if tag is not None else None,
+            overflow=str(options.get("overflow", DROP)),
         )
         for name in options.get("user_loggers", ()):
             mark_user_logger(name)

@@ -30,7 +30,7 @@ from typing import Any
 from ..capture.hooks import Capture
 from ..capture.logs import parse_level
 from ..record.rows import Caps, system_row
-from ..store.sqlite import Store
+from ..store.sqlite import MAX_ROWS_PER_STATEMENT, Store
 from ..writer.core import Item, Writer
 from ..writer.rows import RowFilter, RowPipeline
 
@@ -46,7 +46,8 @@ class Session:
         self.options: dict[str, Any] = {}
         self.capture: Capture | None = None
         self.rows = RowPipeline(_NoStore())
-        self.writer = Writer(self.rows)
+        # batches the size of the store's largest statement: one step each (see store.sqlite)
+        self.writer = Writer(self.rows, max_batch=MAX_ROWS_PER_STATEMENT)
         self._meta = meta
 
     # --- the port ------------------------------------------------------------------------
@@ -122,6 +123,7 @@ class Session:
         (then the options are not kept: the next start uses the last good ones)."""
         writer = self.writer
         writer.queue_size = max(1, options["queue_size"])
+        writer.overflow = options["overflow"]
         writer.wake_at = max(1, options["batch_size"])
         writer.interval = options["flush_interval"]
         writer.caps = Caps(msg=options["msg_cap"], text=options["text_cap"], extra=options["extra_cap"])

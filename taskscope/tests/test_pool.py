@@ -254,7 +254,7 @@ def test_the_kernels_socket_does_not_cross_a_fork(fresh_runtime: Any) -> None:
 def test_a_pool_flood_is_counted_stored_plus_dropped(fresh_runtime: Any) -> None:
     runtime.start()
     n = 20_000
-    args = ts.pool.initargs(queue_size=500, flush_interval=0.5, lifecycle=False)
+    args = ts.pool.initargs(queue_size=500, flush_interval=0.5, lifecycle=False, overflow="drop")
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"),
                              initializer=ts.pool.initializer, initargs=args) as executor:
         child = executor.submit(flood, n).result(timeout=60)
@@ -267,6 +267,19 @@ def test_a_pool_flood_is_counted_stored_plus_dropped(fresh_runtime: Any) -> None
     rows = wait_rows(lambda rs: sum(counted(rs)) == n)
     stored, dropped = counted(rows)
     assert stored > 0 and dropped > 0
+
+
+def test_a_pool_flood_into_a_small_blocking_queue_keeps_every_row(fresh_runtime: Any) -> None:
+    """The default overflow: the child's task waits for room instead of losing rows."""
+    runtime.start()
+    n = 20_000
+    args = ts.pool.initargs(queue_size=500, flush_interval=0.5, lifecycle=False)
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"),
+                             initializer=ts.pool.initializer, initargs=args) as executor:
+        executor.submit(flood, n).result(timeout=60)
+    rows = wait_rows(lambda rs: sum(r["logger"] == "tspool.flood" for r in rs) == n)
+    assert [int(r["msg"].split()[-1]) for r in rows if r["logger"] == "tspool.flood"] == list(range(n))
+    assert not [r for r in rows if "rows dropped" in r["msg"]]
 
 
 # --- the receiver: loopback, token, no pickle, size cap ------------------------------------
