@@ -210,3 +210,18 @@ def test_the_drop_row_says_why_the_rows_were_dropped() -> None:
     assert json.loads(report[0][12])["reasons"] == {"queue full at 3 rows": 2,
                                                    "the store could not write them: OSError": 3}
     assert collector.dropped == 5 and [r[5] for r in sink.rows if r[5] == "after"] == ["after"]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads the thread's signal mask from /proc")
+def test_the_writer_thread_leaves_sigint_and_sigterm_to_the_main_thread(fresh_runtime: Any) -> None:
+    """A process-directed signal that lands on the writer thread is handled in Python only
+    when the main thread runs bytecode: a pool child waiting on its task queue's lock then
+    never ended on Pool.terminate's SIGTERM. The writer blocks both, so they go elsewhere."""
+    import signal
+
+    runtime.start()
+    writer = next(t for t in threading.enumerate() if t.name == "taskscope-writer")
+    with open(f"/proc/self/task/{writer.native_id}/status") as f:
+        blocked = int(next(line for line in f if line.startswith("SigBlk:")).split()[1], 16)
+    runtime.stop()
+    assert blocked & (1 << (signal.SIGTERM - 1)) and blocked & (1 << (signal.SIGINT - 1))

@@ -19,6 +19,7 @@ call" is exactly "every item before the marker".
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 from collections import Counter, deque
@@ -382,7 +383,15 @@ class Writer:
     # --- the writer thread -------------------------------------------------------------
 
     def _run(self) -> None:
-        """The writer thread: quiet for its whole life (its ident is reused after it ends)."""
+        """The writer thread: quiet for its whole life (its ident is reused after it ends).
+
+        It blocks SIGINT and SIGTERM, so the kernel delivers them to a thread that runs
+        Python's handlers: one delivered here left a pool child's main thread waiting on
+        its task queue's lock with the handler never run, and ``Pool.terminate`` (the end
+        of every ``with Pool()``) joined that child for ever.
+        """
+        if hasattr(signal, "pthread_sigmask"):
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
         ident = self._ident = threading.get_ident()
         quiet_threads.add(ident)
         try:
