@@ -212,7 +212,6 @@ def test_the_drop_row_says_why_the_rows_were_dropped() -> None:
     assert collector.dropped == 5 and [r[5] for r in sink.rows if r[5] == "after"] == ["after"]
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads the thread's signal mask from /proc")
 def test_the_writer_thread_leaves_sigint_and_sigterm_to_the_main_thread(fresh_runtime: Any) -> None:
     """A process-directed signal that lands on the writer thread is handled in Python only
     when the main thread runs bytecode: a pool child waiting on its task queue's lock then
