@@ -8,7 +8,8 @@ and stops it; everything else reaches it through :func:`current` and these metho
 
 - :meth:`Session.enqueue` / :meth:`Session.enqueue_own` / :meth:`Session.offer_batch`:
   items for the writer (bounded; taskscope's own few rows past the bound; a remote
-  message standing for many rows);
+  message standing for many rows); :meth:`Session.count_dropped` for rows refused
+  before they reach the queue;
 - :meth:`Session.system`: a SYSTEM row;
 - :meth:`Session.add_row_filter` / :meth:`Session.count_deduplicated`: a look at each
   batch before it is stored (the console deduplication);
@@ -69,6 +70,10 @@ class Session:
     def offer_batch(self, item: Item, rows: int) -> bool:
         """Queue one item standing for ``rows`` rows (a remote message) if they all fit."""
         return self.writer.offer_batch(item, rows)
+
+    def count_dropped(self, n: int, why: str) -> None:
+        """``n`` rows that arrived but could not be kept (a remote message refused whole)."""
+        self.writer.count_drop(n, why)
 
     def system(self, msg: str, extra: Mapping[str, Any] | None = None) -> None:
         """A SYSTEM row: taskscope telling what it did."""

@@ -170,6 +170,29 @@ def test_remote_batches_beyond_the_queue_are_counted_whole(fresh_runtime: Any) -
     assert taken == [40, 40, 0] and len(stored) == 80 and status["dropped"] == 40
 
 
+def test_remote_messages_beyond_the_inbox_byte_bound_are_counted_whole(fresh_runtime: Any) -> None:
+    """The queue's bound counts rows; what queued messages cost in bytes is bounded too
+    (a few rows can be large), and given back as the writer takes them."""
+    from taskscope.remote.inbox import Inbox
+    from taskscope.remote.wire import decode_sized, encode
+
+    runtime.start(queue_size=100_000, flush_interval=30.0)
+    header = {"v": 1, "k": "test", "w": "w", "h": "far", "p": 7, "n": 0, "f": False}
+    context = ("INFO", 20, "library", "far.lib", "T", "", None)
+    rows = [(context, 1.7e9 + i, "x" * 1000 + str(i), None, None) for i in range(100)]
+    cost = decode_sized(encode(header, rows))[1]
+    inbox = Inbox("test", max_queued=int(2.5 * cost))
+    taken = [inbox.receive(encode(header, rows)) for _ in range(3)]
+    assert taken == [100, 100, 0] and inbox.queued_bytes == 2 * cost
+    runtime.flush()
+    assert inbox.queued_bytes == 0  # the writer took them
+    assert inbox.receive(encode(header, rows)) == 100
+    status = runtime.stop()
+    stored = read_rows(runtime.store_path())
+    assert sum(r["msg"].startswith("xxx") for r in stored) == 300 and status["dropped"] == inbox.dropped == 100
+    assert any("remote messages waiting above" in r["msg"] for r in stored if "rows dropped" in r["msg"])
+
+
 def test_the_drop_row_says_why_the_rows_were_dropped() -> None:
     """A full queue and a failed write are different stories: the drop row tells each."""
     from taskscope.writer.core import Writer

@@ -23,7 +23,7 @@ import signal
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from ..record.rows import Caps, Row, system_row
@@ -113,9 +113,7 @@ class Drops:
             reasons, self._reasons = self._reasons, Counter()
         said = {(f"queue full at {queue_size} rows" if why == QUEUE_FULL else why): n
                 for why, n in reasons.items()}
-        why = "; ".join(said) if len(said) == 1 else "; ".join(f"{why}: {n}" for why, n in said.items())
-        row = system_row(f"{new} rows dropped ({why})", caps,
-                         {"dropped": new, "dropped_total": total, "reasons": said})
+        row = drop_row(new, total, said, caps)
         self._last = (row, new, reasons)
         return row
 
@@ -135,6 +133,13 @@ class Drops:
 
     def after_fork_in_child(self) -> None:
         self._lock = threading.Lock()
+
+
+def drop_row(new: int, total: int, said: Mapping[str, int], caps: Caps, **extra: Any) -> Any:
+    """The SYSTEM row "N rows dropped (why: n; ...)"; ``said``: rows by reason, as told."""
+    why = "; ".join(said) if len(said) == 1 else "; ".join(f"{why}: {n}" for why, n in said.items())
+    return system_row(f"{new} rows dropped ({why})", caps,
+                      {"dropped": new, "dropped_total": total, "reasons": dict(said), **extra})
 
 
 class Pipeline(Protocol):
