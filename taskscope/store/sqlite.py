@@ -50,7 +50,7 @@ _VALUES = f"({', '.join('?' * len(FIELDS))})"
 #: keeps the GIL for the interpreter's switch interval (5 ms) before the writer gets it
 #: back. So a batch goes in as few statements as SQLite's variable limit allows: at 100
 #: rows a statement the writer stored ~19k rows/s against such a loop (W5).
-MAX_ROWS_PER_STATEMENT = 8192
+MAX_ROWS_PER_STATEMENT = 4096
 #: The smallest statement: a batch's remainder is padded to a power of two from here, so
 #: a handful of prepared statements (SQLite's statement cache keeps them) serve every size.
 _MIN_ROWS_PER_STATEMENT = 16
