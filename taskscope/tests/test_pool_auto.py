@@ -26,7 +26,7 @@ import pytest
 import taskscope as ts
 from taskscope import runtime
 from taskscope.remote import pool
-from taskscope.tests.conftest import read_rows
+from taskscope.tests.conftest import Kernel, read_rows
 from taskscope.tests.test_pool import extra, wait_rows
 
 LOGGER = "tspool.auto"
@@ -315,3 +315,29 @@ def test_lifecycle_rows_off_by_hand_keep_the_task_id(fresh_runtime: Any) -> None
     rows = wait_rows(lambda rs: logged(rs) == 2)
     assert result["task"] == "item-1" and {r["task"] for r in rows if r["msg"] == "auto info 1"} == {"item-1"}
     assert not any(r["logger"] == "taskscope.task" for r in rows)
+
+
+KERNEL_CELL = """
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+import joblib
+import taskscope as ts
+from taskscope.tests.test_pool_auto import work
+ts.start()
+with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as ex:
+    results = list(ex.map(work, range(2)))
+results += joblib.Parallel(n_jobs=2, backend="loky")(joblib.delayed(work)(i) for i in range(2, 4))
+"""
+
+
+def test_in_a_real_kernel_pools_are_captured_with_no_set_up(kernel: Kernel) -> None:
+    from taskscope.tests.test_dask_kernel import wait_rows as wait_kernel_rows
+
+    kernel.run_ok(KERNEL_CELL)
+    store = Path(kernel.evaluate("str(ts.runtime.store_path())"))
+    results = kernel.evaluate("results")
+    rows = wait_kernel_rows(kernel, store, f"logger = '{LOGGER}' AND task != ''", 4)
+    kernel.run_ok("ts.stop()")
+    assert all(r["installed"] for r in results)
+    assert sorted((r["task"], r["pid"], r["worker"]) for r in rows) == \
+        sorted((r["task"], r["pid"], r["name"]) for r in results)
