@@ -59,6 +59,7 @@ START_OPTIONS: dict[str, Any] = {
     "warnings": True,           # capture warnings.warn
     "exceptions": True,         # capture uncaught exceptions (cells, sys.excepthook)
     "indexes": (),              # secondary indexes of the store (see store.INDEXES)
+    "pools": True,              # capture process pools made while recording, with no set-up (docs/remote.md)
 }
 
 #: The extension's settings (schema/plugin.json) that are ``start()`` options, by setting.
@@ -67,4 +68,5 @@ SETTING_OPTIONS: dict[str, str] = {
     "userLevel": "user_level",
     "capturePrint": "streams",
     "captureWarnings": "warnings",
+    "capturePools": "pools",
 }

@@ -107,7 +107,7 @@ def installed() -> bool:
 
 class task:  # noqa: N801 - used like a function: task(fn)
     """``fn`` whose calls are pool tasks: rows emitted during a call carry its task id,
-    and lifecycle rows (started, finished, erred) are sent.
+    and lifecycle rows (started, finished, erred) are sent (not with ``initargs(lifecycle=False)``).
 
     The id is ``key(*args, **kwargs)`` when ``key`` is given, else
     ``"<name>-<pid>-<n>"`` (the n-th call in that process). Picklable if ``fn`` is.
@@ -131,19 +131,20 @@ class task:  # noqa: N801 - used like a function: task(fn)
         previous = getattr(local, "task", None)
         local.task = task_id
         thread = threading.current_thread().name
-        capture.life(life_item("started", task_id, None, thread=thread))
+        life = capture.life if capture.options.get("lifecycle", True) else _no_life
+        life(life_item("started", task_id, None, thread=thread))
         began = _now()
         try:
             result = self.fn(*args, **kwargs)
         except BaseException as exc:
-            capture.life(life_item("erred", task_id, None, levelno=40, thread=thread,
-                                   duration=round(_now() - began, 6),
-                                   exception=f"{type(exc).__name__}: {_text(exc)}",
-                                   detail=_traceback(exc)))
+            life(life_item("erred", task_id, None, levelno=40, thread=thread,
+                           duration=round(_now() - began, 6),
+                           exception=f"{type(exc).__name__}: {_text(exc)}",
+                           detail=_traceback(exc)))
             raise
         finally:
             local.task = previous
-        capture.life(life_item("finished", task_id, None, thread=thread, duration=round(_now() - began, 6)))
+        life(life_item("finished", task_id, None, thread=thread, duration=round(_now() - began, 6)))
         return result
 
     def __repr__(self) -> str:
@@ -420,6 +421,10 @@ def _after_fork_in_child() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _no_life(item: Any) -> None:
+    """Lifecycle rows turned off (``initargs(lifecycle=False)``)."""
 
 
 def _text(exc: BaseException) -> str:

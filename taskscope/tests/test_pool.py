@@ -146,7 +146,7 @@ def test_process_pool_executor_children_send_rows(fresh_runtime: Any, method: st
 
 @pytest.mark.parametrize("method", ["fork", "spawn"])
 def test_multiprocessing_pool_children_send_rows(fresh_runtime: Any, method: str) -> None:
-    runtime.start()
+    runtime.start(pools=False)  # set up by hand only: plain calls have no task id (test_pool_auto.py: with)
     # close() + join(): the children end normally and ship everything (the end of a
     # `with` block: test_a_with_pool_block_keeps_every_row)
     workers = multiprocessing.get_context(method).Pool(2, initializer=ts.pool.initializer,

@@ -248,7 +248,7 @@ def test_the_client_preload_is_set_while_recording_and_removed_after(tmp_path: A
         again = dask.config.get("distributed.client.preload")
         ts.stop()
         print(json.dumps([during, env, after, again, dask.config.get("distributed.client.preload"),
-                          any(type(f).__name__ == "_ImportWatch" for f in sys.meta_path)]))
+                          any(type(f).__name__ == "ImportWatch" for f in sys.meta_path)]))
     """
     env = {**os.environ, "TASKSCOPE_HOME": str(tmp_path), "DASK_DISTRIBUTED__CLIENT__PRELOAD": '["mine"]'}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
