@@ -167,31 +167,14 @@ def main() -> None:
 
 def _in_kernel(home: str, n: int, repeat: int) -> dict[str, Any]:
     """Run :func:`measure` inside a real ipykernel (python3 kernelspec) and return its figures."""
-    from jupyter_client.manager import KernelManager
+    from _kernel import in_kernel
 
-    manager = KernelManager(kernel_name="python3")
-    manager.start_kernel(env={**os.environ, "TASKSCOPE_HOME": home})
-    client = manager.client()
-    client.start_channels()
-    try:
-        client.wait_for_ready(timeout=60)
-        code = (
-            f"import runpy, json\n"
-            f"_w1 = runpy.run_path({str(HERE)!r})\n"
-            f"_w1_result = json.dumps(_w1['measure']({n}, {repeat}, print_n={min(n, 10_000)}))\n"
-        )
-        reply = client.execute_interactive(
-            code, timeout=3600, user_expressions={"r": "_w1_result"}, output_hook=lambda msg: None,
-        )
-        content = reply["content"]
-        if content["status"] != "ok":
-            raise RuntimeError(f"kernel run failed: {content.get('ename')}: {content.get('evalue')}")
-        import ast
-
-        return json.loads(ast.literal_eval(content["user_expressions"]["r"]["data"]["text/plain"]))
-    finally:
-        client.stop_channels()
-        manager.shutdown_kernel(now=True)
+    code = (
+        f"import runpy, json\n"
+        f"_w1 = runpy.run_path({str(HERE)!r})\n"
+        f"_w1_result = json.dumps(_w1['measure']({n}, {repeat}, print_n={min(n, 10_000)}))\n"
+    )
+    return in_kernel(code, "_w1_result", {"TASKSCOPE_HOME": home})
 
 
 def _report(where: str, results: dict[str, Any]) -> None:

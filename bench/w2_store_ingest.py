@@ -35,7 +35,8 @@ from taskscope.record import rows as record
 from taskscope.record.rows import Caps
 from taskscope.store import sqlite as store
 
-BATCH = 10_000
+#: The kernel writer's batch: one INSERT statement (store/sqlite.py).
+BATCH = getattr(store, "MAX_ROWS_PER_STATEMENT", 10_000)
 
 
 def rss_bytes() -> int:

@@ -14,6 +14,7 @@ export interface ITaskscopeSettings {
   userLevel: string;
   capturePrint: boolean;
   captureWarnings: boolean;
+  capturePools: boolean;
   /** Most view refreshes per second for live figures. */
   statusRefreshRate: number;
 }
@@ -24,6 +25,7 @@ export const DEFAULT_SETTINGS: ITaskscopeSettings = {
   userLevel: 'DEBUG',
   capturePrint: true,
   captureWarnings: true,
+  capturePools: true,
   statusRefreshRate: 4
 };
 

@@ -4,7 +4,9 @@
     pool = ProcessPoolExecutor(initializer=ts.pool.initializer, initargs=ts.pool.initargs())
     pool.submit(ts.pool.task(work), 1)
 
-The machinery lives in :mod:`taskscope.remote.pool` (the children's side) and
+While recording, pools made in the kernel need none of this: they are set up as they are
+made (:mod:`taskscope.remote.autopool`; off with ``start(pools=False)``). The machinery
+lives in :mod:`taskscope.remote.pool` (the children's side) and
 :mod:`taskscope.remote.receiver` (the kernel's ZeroMQ socket).
 """
 

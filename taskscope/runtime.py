@@ -9,7 +9,7 @@ One session per process (:mod:`taskscope.session.session`): the first ``start()`
 the store file ``$TASKSCOPE_HOME/sessions/<YYYYmmdd-HHMMSS>-<id>.sqlite``; a later
 ``start()`` in the same process appends to the same file. A forked child starts with no
 session. Remote transports hook into starting and stopping through the session's port
-(:mod:`taskscope.remote.autoattach` is registered here).
+(:mod:`taskscope.remote.autoattach` and :mod:`taskscope.remote.autopool` are registered here).
 """
 
 from __future__ import annotations
@@ -29,11 +29,11 @@ from .capture.logs import parse_level
 from .record import rows as record
 from .record.rows import Caps, Row
 from .record.vocabulary import START_OPTIONS
-from .remote import autoattach
+from .remote import autoattach, autopool
 from .session import session as sessions
 from .session.session import Session
 from .store.sqlite import INDEXES, new_session_id, session_path
-from .writer.core import Item, converter
+from .writer.core import OVERFLOWS, Item, converter
 from .writer.rows import Subscriber
 
 __all__ = [
@@ -52,6 +52,8 @@ _atexit_registered = False
 
 sessions.on_start(autoattach.on_start)
 sessions.on_stop(autoattach.on_stop)
+sessions.on_start(autopool.on_start)
+sessions.on_stop(autopool.on_stop)
 
 
 # --- the public API -----------------------------------------------------------------------
@@ -197,12 +199,14 @@ def _validated(options: dict[str, Any]) -> dict[str, Any]:
         value = options[key]
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{key} must be a positive int, not {value!r}")
+    if options["overflow"] not in OVERFLOWS:
+        raise ValueError(f"overflow must be one of {', '.join(map(repr, OVERFLOWS))}, not {options['overflow']!r}")
     interval = options["flush_interval"]
     if isinstance(interval, bool) or not isinstance(interval, (int, float)) \
             or not MIN_FLUSH_INTERVAL <= interval <= MAX_FLUSH_INTERVAL:
         raise ValueError(f"flush_interval must be seconds from {MIN_FLUSH_INTERVAL} to {MAX_FLUSH_INTERVAL:g}, "
                          f"not {interval!r}")
-    for key in ("streams", "warnings", "exceptions"):
+    for key in ("streams", "warnings", "exceptions", "pools"):
         if not isinstance(options[key], bool):
             raise TypeError(f"{key} must be True or False, not {options[key]!r}")
     indexes = options["indexes"]

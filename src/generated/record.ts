@@ -97,7 +97,7 @@ export const UNIT_SECONDS: { readonly [unit: string]: number } = { ms: 0.001, s:
 export const INVISIBLE_SOURCE = '[\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f\\u061c\\u200e\\u200f\\u2028-\\u202e\\u2066-\\u2069]';
 
 /** taskscope.start()'s options and their defaults. */
-export const START_OPTIONS: { readonly [option: string]: unknown } = { queue_size: 100000, user_level: 'DEBUG', library_level: 'INFO', msg_cap: 65536, text_cap: 262144, extra_cap: 65536, flush_interval: 0.1, batch_size: 1000, streams: true, warnings: true, exceptions: true, indexes: [] };
+export const START_OPTIONS: { readonly [option: string]: unknown } = { queue_size: 100000, overflow: 'block', user_level: 'DEBUG', library_level: 'INFO', msg_cap: 65536, text_cap: 262144, extra_cap: 65536, flush_interval: 0.1, batch_size: 1000, streams: true, warnings: true, exceptions: true, indexes: [], pools: true };
 
 /** The settings (schema/plugin.json) that are start() options, by setting. */
-export const SETTING_OPTIONS: { readonly [setting: string]: string } = { captureLevel: 'library_level', userLevel: 'user_level', capturePrint: 'streams', captureWarnings: 'warnings' };
+export const SETTING_OPTIONS: { readonly [setting: string]: string } = { captureLevel: 'library_level', userLevel: 'user_level', capturePrint: 'streams', captureWarnings: 'warnings', capturePools: 'pools' };

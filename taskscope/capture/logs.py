@@ -202,11 +202,12 @@ def _handle_for(handler: CaptureHandler, tag: Any) -> Callable[[logging.LogRecor
     Takes the fields of the record the row needs, as plain values, and queues them;
     then does what logging's last resort would do. The record itself is not kept:
     LogRecords (each with a ``__dict__``) alive in the queue made the cyclic GC rescan
-    them, while a tuple of strings and numbers is untracked by it. A full queue counts
-    a drop and moves on. Never raises. One function on purpose: every call costs here.
+    them, while a tuple of strings and numbers is untracked by it. A full queue waits for
+    room or counts a drop (:meth:`Writer.make_room`). Never raises. One function on purpose: every call costs here.
     """
     writer = handler.writer
     queue, queue_size, wake_at, wake = writer.queue, writer.queue_size, writer.wake_at, writer.wake
+    make_room = writer.make_room
     classes, classify, last_resort = handler._classes, handler._classify, handler._last_resort
     local, attr, runs = (tag.local, tag.attr, tag.runs) if tag is not None else (None, "", None)
     tag_name = "log" if tag is None else "tlog"  # "tlog": a "log" item + (task key, run_id)
@@ -225,8 +226,8 @@ def _handle_for(handler: CaptureHandler, tag: Any) -> Callable[[logging.LogRecor
             if levelno < threshold:
                 return True
             waiting = len(queue)
-            if waiting >= queue_size:
-                writer.count_drop()
+            if waiting >= queue_size and not make_room():
+                pass  # counted dropped
             else:
                 msg, args = rec.msg, rec.args
                 if args and (type(args) is not tuple or not (  # one or two arguments: no call

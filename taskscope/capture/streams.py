@@ -192,8 +192,7 @@ def _line_writer(own: dict[str, Any]) -> tuple[Callable[[str], Any], Callable[..
         for line in lines:  # writer.offer, inlined: this runs for every printed line
             dropped = overflow.pop(ident, 0) if overflow else 0
             waiting = len(queue)
-            if waiting >= queue_size:
-                writer.count_drop()
+            if waiting >= queue_size and not writer.make_room():
                 continue
             queue.append(("line", _now(), stream, levelno, line, thread or _current_thread().name, dropped))
             if waiting + 1 == wake_at:

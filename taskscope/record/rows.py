@@ -97,11 +97,14 @@ def make_row(
     the row is a :data:`WireRow` instead.
     """
     name = level if level is not None else logging.getLevelName(levelno)
-    msg = safe.cut(msg, caps.msg, dropped)
+    if dropped or len(msg) > caps.msg:  # the checks inlined: this runs for every row
+        msg = safe.cut(msg, caps.msg, dropped)
     if caps.wire:
         text = safe.cut(line_text(created, name, logger, msg, detail), caps.text) if detail else None
         return ((name, levelno, source, logger, thread, task, None), created, msg, text, extra)
-    text = safe.cut(line_text(created, name, logger, msg, detail), caps.text)
+    text = line_text(created, name, logger, msg, detail)
+    if len(text) > caps.text:
+        text = safe.cut(text, caps.text)
     return (
         created, name, levelno, source, logger, msg, text,
         hostname, os.getpid() if pid is None else pid, thread, worker, task, extra,

@@ -46,7 +46,8 @@ INVISIBLE = r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-
 
 #: ``start()``'s options and their defaults (docs/capture.md explains each).
 START_OPTIONS: dict[str, Any] = {
-    "queue_size": 100_000,      # items waiting for the writer; beyond it rows are counted dropped
+    "queue_size": 100_000,      # items waiting for the writer; then see overflow
+    "overflow": "block",        # queue full: "block" waits for room (at most 1 s a call), "drop" counts a drop
     "user_level": "DEBUG",      # capture level of user loggers (getLogger names, __main__)
     "library_level": "INFO",    # capture level of every other logger
     "msg_cap": 64 * 1024,       # characters of msg kept; the rest cut with a marker
@@ -58,6 +59,7 @@ START_OPTIONS: dict[str, Any] = {
     "warnings": True,           # capture warnings.warn
     "exceptions": True,         # capture uncaught exceptions (cells, sys.excepthook)
     "indexes": (),              # secondary indexes of the store (see store.INDEXES)
+    "pools": True,              # capture process pools made while recording, with no set-up (docs/remote.md)
 }
 
 #: The extension's settings (schema/plugin.json) that are ``start()`` options, by setting.
@@ -66,4 +68,5 @@ SETTING_OPTIONS: dict[str, str] = {
     "userLevel": "user_level",
     "capturePrint": "streams",
     "captureWarnings": "warnings",
+    "capturePools": "pools",
 }

@@ -10,12 +10,11 @@ is detached and the preload removed.
 
 from __future__ import annotations
 
-import importlib.abc
-import importlib.machinery
 import sys
 from typing import Any
 
 from ..session import session as sessions
+from .imports import ImportWatch
 
 #: The client preload (a public Dask hook) that attaches every Client made while recording.
 PRELOAD = "taskscope.dask"
@@ -24,7 +23,7 @@ PRELOAD = "taskscope.dask"
 def on_start() -> None:
     """Recording started: attach Dask clients (now and when made); never raises."""
     try:
-        _watch_imports()
+        _watch.install()
         _add_preload()
         if "distributed" in sys.modules:
             from . import dask as ts_dask
@@ -43,13 +42,13 @@ def on_stop() -> None:
     except Exception as exc:  # noqa: BLE001
         _report(f"taskscope could not detach from Dask: {type(exc).__name__}: {exc}")
     finally:
-        _unwatch_imports()
+        _watch.uninstall()
         _remove_preload()
 
 
 def _add_preload() -> None:
     """Make every Dask Client created from now on run :mod:`taskscope.dask`'s ``dask_setup``
-    (if dask's config is not imported yet, :class:`_ImportWatch` does it when it is)."""
+    (if dask's config is not imported yet, :data:`_watch` does it when it is)."""
     config = sys.modules.get("dask.config")
     if config is None:
         return
@@ -69,23 +68,6 @@ def _remove_preload() -> None:
         return
     if PRELOAD in current:
         config.set({"distributed.client.preload": [n for n in current if n != PRELOAD]})
-
-
-class _WrappedLoader(importlib.abc.Loader):
-    """Runs a module through ``around(exec_module, module)`` (see :class:`_ImportWatch`)."""
-
-    def __init__(self, loader: Any, around: Any) -> None:
-        self.loader = loader
-        self.around = around
-
-    def create_module(self, spec: Any) -> Any:
-        return self.loader.create_module(spec)
-
-    def exec_module(self, module: Any) -> None:
-        self.around(self.loader.exec_module, module)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.loader, name)
 
 
 def _run_stepped_aside(exec_module: Any, module: Any) -> None:
@@ -110,40 +92,10 @@ def _run_then_add_preload(exec_module: Any, module: Any) -> None:
         pass
 
 
-class _ImportWatch(importlib.abc.MetaPathFinder):
-    """First on ``sys.meta_path`` while recording (until both are imported): runs
-    ``dask.config`` and ``distributed.config`` with the wrappers above, so that importing
-    dask after ``start()`` behaves as if it came before, and distributed's console
-    logging is what it would be without taskscope. Nothing leaves this process (an
-    environment variable would reach every subprocess)."""
-
-    AROUND = {"dask.config": _run_then_add_preload, "distributed.config": _run_stepped_aside}
-
-    def find_spec(self, fullname: str, path: Any, target: Any = None) -> Any:
-        around = self.AROUND.get(fullname)
-        if around is None:
-            return None
-        try:
-            spec = importlib.machinery.PathFinder.find_spec(fullname, path, target)
-        except Exception:  # noqa: BLE001
-            return None
-        if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
-            return None
-        spec.loader = _WrappedLoader(spec.loader, around)
-        return spec
-
-
-_watch = _ImportWatch()
-
-
-def _watch_imports() -> None:
-    if not all(name in sys.modules for name in _ImportWatch.AROUND) and _watch not in sys.meta_path:
-        sys.meta_path.insert(0, _watch)
-
-
-def _unwatch_imports() -> None:
-    while _watch in sys.meta_path:
-        sys.meta_path.remove(_watch)
+#: Runs ``dask.config`` and ``distributed.config`` with the wrappers above while recording
+#: (until both are imported), so that importing dask after ``start()`` behaves as if it
+#: came before, and distributed's console logging is what it would be without taskscope.
+_watch = ImportWatch({"dask.config": _run_then_add_preload, "distributed.config": _run_stepped_aside})
 
 
 def _as_list(value: Any) -> list[Any]:

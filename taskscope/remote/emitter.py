@@ -29,7 +29,7 @@ from ..record import safe
 from ..record.columns import CONTEXT
 from ..record.rows import HOSTNAME, Caps, WireRow, make_row, system_row
 from ..record.sources import RUNTIME, TASK_LOGGER, mark_user_logger
-from ..writer.core import CONVERTERS, Item, Writer, converter
+from ..writer.core import CONVERTERS, DROP, QUEUE_FULL, Drops, Item, Writer, converter
 from ..writer.quiet import quiet
 from .console import shared_streams
 from .wire import MAX_MESSAGE, VERSION, Columns, encode
@@ -128,6 +128,40 @@ def life_item(event: str, key: Any, run_id: int | None, *, levelno: int = loggin
 # --- the sink: batches to the kernel -------------------------------------------------------
 
 
+class RunningDrops(Drops):
+    """A remote process's drop count, told as running totals in every message's header
+    (``d``, and ``dr`` by reason), never as a row inside a message: a message the kernel
+    drops whole, or one lost on the way, then takes no count with it (the kernel says the
+    difference: :class:`taskscope.remote.inbox.SenderDrops`)."""
+
+    #: Distinct reasons kept; further ones are added up as "other reasons".
+    MAX_REASONS = 16
+
+    def __init__(self, queue_size: int) -> None:
+        super().__init__()
+        self.by_reason: dict[str, int] = {}
+        self._queue_full = f"queue full at {queue_size} rows"
+
+    def count(self, n: int = 1, why: str = QUEUE_FULL) -> None:
+        if n <= 0:
+            return
+        said = self._queue_full if why == QUEUE_FULL else why
+        with self._lock:
+            self.total += n
+            if said not in self.by_reason and len(self.by_reason) >= self.MAX_REASONS:
+                said = "other reasons"
+            self.by_reason[said] = self.by_reason.get(said, 0) + n
+
+    def report(self, caps: Caps, queue_size: int) -> None:  # type: ignore[override]
+        """No drop row: every header says the totals."""
+        return None
+
+    def running(self) -> tuple[int, dict[str, int]]:
+        """The totals so far: rows dropped, and by reason."""
+        with self._lock:
+            return self.total, dict(self.by_reason)
+
+
 class BatchSink:
     """Ships each batch of a remote process's rows to the kernel.
 
@@ -135,8 +169,8 @@ class BatchSink:
     when it had to be dropped, e.g. a full send buffer) and may override :meth:`open` /
     :meth:`shutdown` (called on the writer thread) and :meth:`forget` (after a fork). A
     batch too large for one message is split; rows that could not be shipped are counted
-    as dropped by the writer, so the next batch's "N rows dropped" SYSTEM row tells the
-    kernel.
+    as dropped by the writer, and every message's header carries the running totals
+    (:class:`RunningDrops`), so the kernel learns of them with the next message.
     """
 
     kind = "remote"
@@ -148,6 +182,7 @@ class BatchSink:
         self.max_message = max_message
         self.writer: Writer | None = None
         self.shipped = 0  # messages
+        self.told = 0  # the drop total of the last message shipped
 
     def bind(self, writer: Writer) -> None:
         self.writer = writer
@@ -179,10 +214,22 @@ class BatchSink:
     def ship(self, payload: bytes, rows: int) -> bool:
         raise NotImplementedError
 
+    def untold(self) -> bool:
+        """Whether rows were dropped since the last message shipped (one must go, rows or not)."""
+        drops = self.writer.drops if self.writer is not None else None
+        return isinstance(drops, RunningDrops) and drops.total != self.told
+
+    def _stamp(self, header: dict[str, Any]) -> None:
+        """The running drop totals into ``header``."""
+        drops = self.writer.drops if self.writer is not None else None
+        if isinstance(drops, RunningDrops):
+            header["d"], header["dr"] = drops.running()
+
     def _send(self, columns: Columns, final: bool = False) -> None:
         header = self.header
         header["n"] += 1
         header["f"] = final
+        self._stamp(header)
         try:
             payload = encode(header, columns)
         except (TypeError, ValueError):
@@ -192,12 +239,13 @@ class BatchSink:
             rows = columns.rows()
             half = len(rows) // 2
             first, second = Columns.of(rows[:half]), Columns.of(rows[half:])
-            first.l, second.report = columns.l, columns.report  # the report is the last row
+            first.l = columns.l
             self._send(first)
             self._send(second, final)
             return
         if len(payload) > self.max_message:
             self._dropped(len(columns), f"a row larger than a message may be ({self.max_message} bytes)")
+            self._stamp(header)
             payload = encode(header, [system_row(
                 f"a row of {len(payload)} bytes (compressed) was larger than a message may be",
                 Caps(wire=True), {"max_message": self.max_message})])
@@ -207,18 +255,16 @@ class BatchSink:
             ok = False
         if ok:
             self.shipped += 1
+            self.told = header.get("d", 0)
         else:  # never sent: its number is free again (no gap for the kernel to report)
             header["n"] -= 1
-            self._dropped(len(columns), columns=columns)
+            self._dropped(len(columns))
 
-    def _dropped(self, n: int, why: str = "not sent: the connection to the kernel is busy or closed",
-                 columns: Columns | None = None) -> None:
-        """``n`` rows were not sent (``columns``: the batch that held them)."""
+    def _dropped(self, n: int, why: str = "not sent: the connection to the kernel is busy or closed") -> None:
+        """``n`` rows were not sent (the next message's drop totals say so)."""
         writer = self.writer
-        if writer is None or not n:
-            return
-        report = columns.report if columns is not None else None
-        writer.lost(n, why, report is not None and writer.drops.is_last_report(report))
+        if writer is not None and n:
+            writer.count_drop(n, why)
 
 
 def _plain_row(row: WireRow) -> WireRow:
@@ -250,6 +296,7 @@ class ColumnPipeline:
 
     def bind(self, writer: Writer) -> None:
         self._writer = writer
+        writer.drops = RunningDrops(writer.queue_size)  # told in every header, not in rows
         self.sink.bind(writer)
 
     def open(self) -> None:
@@ -314,11 +361,10 @@ class ColumnPipeline:
         return columns
 
     def send(self, columns: Columns, report: WireRow | None) -> None:
-        """One message (the sink splits what is too large), with the drop report if any."""
-        if report is not None:
-            columns.append(report)
-            columns.report = report
-        if not columns and not columns.l:
+        """One message (the sink splits what is too large); also an empty one when rows
+        were dropped since the last, to carry the totals. ``report`` is always None: the
+        drops travel in every header (:class:`RunningDrops`)."""
+        if not columns and not columns.l and not self.sink.untold():
             return
         writer = self._writer
         assert writer is not None
@@ -326,8 +372,7 @@ class ColumnPipeline:
             self.sink.send(columns)
         except Exception as exc:  # noqa: BLE001 - lose this batch, not the thread
             writer.error = f"{type(exc).__name__}: {exc}"
-            writer.lost(len(columns), f"not sent: {type(exc).__name__}",
-                        report is not None and writer.drops.is_last_report(report))
+            writer.count_drop(len(columns), f"not sent: {type(exc).__name__}")
             return
         self.stored += len(columns)
 
@@ -387,6 +432,7 @@ class RemoteCapture:
             ColumnPipeline(sink), queue_size=int(options["queue_size"]), wake_at=batch,
             interval=float(options["flush_interval"]), max_batch=batch, caps=caps,
             queue=tagging_queue(tag) if tag is not None else None,
+            overflow=str(options.get("overflow", DROP)),
         )
         for name in options.get("user_loggers", ()):
             mark_user_logger(name)

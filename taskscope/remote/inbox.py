@@ -32,14 +32,26 @@ from ..record.columns import BY_NAME, CONTEXT, FIELDS, ORIGIN
 from ..record.rows import Caps, Row, head_text, make_row, replace, row_from_dict, system_row
 from ..record.sources import PRINT, RUNTIME, SOURCES, TASK_LOGGER
 from ..session import session as sessions
-from ..writer.core import BATCH, Item, converter
+from ..writer.core import BATCH, Item, converter, drop_row
 from .console import CONSOLE
-from .wire import MessageError, decode
+from .wire import MessageError, decode_sized
 
 _SOURCES = frozenset(SOURCES)
 
 #: Task keys whose attempts are remembered; beyond it the oldest tenth is forgotten.
 MAX_KEYS = 1_000_000
+
+#: Senders (worker, pid) whose message numbers and drop totals are remembered; beyond it
+#: the oldest tenth is forgotten (a sender ends with a final message, which forgets it).
+MAX_SENDERS = 100_000
+
+#: What the messages of one inbox waiting for the kernel's writer may cost, in bytes
+#: (inflated bytes plus 64 a value: :func:`taskscope.remote.wire.decode_sized`); a message
+#: beyond it is dropped whole and counted, as when the queue's rows are full.
+MAX_QUEUED_BYTES = 256 * 1024 * 1024
+
+#: The tag of the one queue item (past the bound) that turns senders' new drop totals into rows.
+DROPS = "remote-drops"
 
 #: Where a context (``CONTEXT`` fields, then the task's run_id) holds what the inbox reads.
 _LEVEL, _SOURCE, _LOGGER, _TASK = (CONTEXT.index(name) for name in ("level", "source", "logger", "task"))
@@ -56,17 +68,23 @@ class Inbox:
     everything that keeps state per task runs on the writer thread (converters).
     """
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, max_queued: int = MAX_QUEUED_BYTES) -> None:
         self.kind = kind
         self.messages = 0
         self.bytes = 0
         self.rows = 0
+        self.dropped = 0  # rows of messages the kernel could not queue
         self.rejected = 0
+        self.refused = 0  # connections refused in their handshake (the transport counts)
         self.lost_messages = 0
+        self.max_queued = max_queued
+        self.queued_bytes = 0  # what the queued messages cost (under _queued_lock)
+        self._queued_lock = threading.Lock()
+        self.sender_drops = SenderDrops(self)
         self._next: dict[tuple[str, int], int] = {}
         self._finals: dict[str, int] = {}
         self._finals_changed = threading.Condition()
-        self._rejects_reported = 0.0
+        self._said: dict[str, float] = {}  # when rejections / refusals were last said
         # Writer thread only: key -> [(first run_id, attempt), ...] of keys run again.
         self._attempts: dict[str, list[tuple[int, int]]] = {}
         self._plain_extra: dict[tuple[int, int], str] = {}
@@ -76,7 +94,7 @@ class Inbox:
     def receive(self, payload: Any) -> int:
         """Decode one message and queue its rows; how many were queued. Never raises."""
         try:
-            message = decode(payload)
+            message, cost = decode_sized(payload)
         except MessageError as exc:
             self.reject(f"a message was rejected: {exc}")
             return 0
@@ -99,12 +117,14 @@ class Inbox:
             else:
                 CONSOLE.join(source)
         try:
-            items = self._items(origin, message)
+            items = self._items(origin, message, cost)
         except (TypeError, ValueError, IndexError, KeyError):
             self.reject(f"a malformed message from {origin[2] or origin[0]} (pid {origin[1]}) was rejected")
             items = []
-        queued = _offer_batch(items[0]) if items else 0
+        queued = self._offer(items[0]) if items else 0
         self.rows += queued
+        if self.sender_drops.seen(origin, message) and not _own((DROPS, 0, self)):
+            self.sender_drops.unqueue()  # not recording: the next message tries again
         if message.get("f"):
             with self._finals_changed:
                 self._finals[origin[2]] = self._finals.get(origin[2], 0) + 1
@@ -127,19 +147,56 @@ class Inbox:
         if final:
             self._next.pop(key, None)
         else:
+            if key not in self._next:
+                _forget_oldest(self._next)
             self._next[key] = max(expected, number + 1)
+
+    def _offer(self, item: Item) -> int:
+        """Queue a message's rows (one item) if they fit in the session's queue and its
+        cost in :attr:`max_queued`; how many. A message that does not fit is counted
+        dropped whole (its cost is given back as the writer takes it: :func:`_remote_rows`)."""
+        session = sessions.current()
+        if session is None:
+            return 0
+        rows, cost = item[1], item[-1]
+        with self._queued_lock:
+            fits = self.queued_bytes + cost <= self.max_queued
+            if fits:
+                self.queued_bytes += cost
+        if fits and session.offer_batch(item, rows):
+            return rows
+        if fits:
+            self.release(cost)
+        else:
+            session.count_dropped(rows, f"remote messages waiting above {self.max_queued / 2**20:g} MiB")
+        self.dropped += rows
+        return 0
+
+    def release(self, cost: int) -> None:
+        """A queued message left the queue (the writer took it)."""
+        with self._queued_lock:
+            self.queued_bytes -= cost
 
     def reject(self, why: str) -> None:
         """Count a rejected message; say so in a SYSTEM row at most once a second."""
         self.rejected += 1
+        self._say("rejected", f"{why} ({self.rejected} rejected so far)", self.rejected)
+
+    def refuse(self, why: str) -> None:
+        """Count a connection refused in its handshake (nothing it sent came in); said at
+        most once a second."""
+        self.refused += 1
+        self._say("refused", f"{why} ({self.refused} refused so far)", self.refused)
+
+    def _say(self, what: str, msg: str, count: int) -> None:
+        """A SYSTEM row, at most one a second for each ``what``; the rest are counted only."""
         now = time.monotonic()
-        if now - self._rejects_reported >= 1.0:
-            self._rejects_reported = now
+        if now - self._said.get(what, -1.0) >= 1.0:
+            self._said[what] = now
             session = sessions.current()
             if session is not None:
-                session.enqueue([("row", system_row(
-                    f"{self.kind}: {why} ({self.rejected} rejected so far)", Caps(),
-                    {"rejected": self.rejected, "transport": self.kind}))])
+                session.enqueue([("row", system_row(f"{self.kind}: {msg}", Caps(),
+                                                    {what: count, "transport": self.kind}))])
 
     def lost_worker(self, worker: str, keys: Sequence[Any], expected: bool) -> None:
         """The scheduler removed ``worker``; ``keys`` were running there (transport thread)."""
@@ -165,15 +222,16 @@ class Inbox:
                     return False
                 self._finals_changed.wait(left)
 
-    def _items(self, origin: tuple[str, int, str], message: dict[str, Any]) -> list[Item]:
-        """The queue item of one message: all its rows, built on the writer (:meth:`batch_rows`).
+    def _items(self, origin: tuple[str, int, str], message: dict[str, Any], cost: int = 0) -> list[Item]:
+        """The queue item of one message: all its rows, built on the writer (:meth:`batch_rows`),
+        and what it costs while it waits.
 
         Raises (the message is rejected whole) when a row points at no context.
         """
         refs = message["c"]
         if refs and (not _all_of(refs, int) or min(refs) < 0 or max(refs) >= len(message["ctx"])):
             raise IndexError("a row points at no context")
-        return [(BATCH, len(refs), self, origin, message)] if refs or message.get("l") else []
+        return [(BATCH, len(refs), self, origin, message, cost)] if refs or message.get("l") else []
 
     # --- the writer thread ---------------------------------------------------------------
 
@@ -305,6 +363,90 @@ class Inbox:
         return replace(row, **dict(zip(ORIGIN, origin)))
 
 
+class SenderDrops:
+    """The rows each sender dropped, from the running totals every message's header carries
+    (``d``, and ``dr`` by reason), and what of them the kernel has said in rows.
+
+    A sender's drops are said by the kernel, not by a row inside a message: a message the
+    kernel drops whole (its queue full), or one lost on the way, takes no count with it;
+    the next message's total says it, by difference. The transport thread notes each
+    header (:meth:`seen`); one queue item (:data:`DROPS`, past the queue's bound, at most
+    one waiting) turns what is new into a SYSTEM row per sender on the writer (:meth:`rows`).
+    """
+
+    def __init__(self, inbox: Inbox) -> None:
+        self.inbox = inbox
+        self._lock = threading.Lock()
+        # (worker, pid) -> (origin, total, by reason, final): headers with news, not said yet
+        self._latest: dict[tuple[str, int], tuple[tuple[str, int, str], int, dict[str, int], bool]] = {}
+        # (worker, pid) -> (total, by reason) said in rows so far
+        self._said: dict[tuple[str, int], tuple[int, dict[str, int]]] = {}
+        self._queued = False
+
+    def seen(self, origin: tuple[str, int, str], message: Mapping[str, Any]) -> bool:
+        """Note one message's header (transport thread); True when a :data:`DROPS` item must
+        be queued (there is news and none is waiting)."""
+        total, final = message.get("d"), bool(message.get("f"))
+        if type(total) is not int or not 0 <= total < 1 << 62:
+            return False
+        key = (origin[2], origin[1])
+        with self._lock:
+            latest = self._latest.get(key)
+            said = self._said.get(key, (0, {}))[0]
+            if total <= (latest[1] if latest else said) and not (final and latest):
+                if final and latest is None:
+                    self._said.pop(key, None)  # nothing to say: the sender is done
+                return False
+            self._latest[key] = (origin, max(total, latest[1] if latest else 0), _reasons(message.get("dr")),
+                                 final)
+            if self._queued:
+                return False
+            self._queued = True
+            return True
+
+    def unqueue(self) -> None:
+        """The :data:`DROPS` item could not be queued (not recording)."""
+        with self._lock:
+            self._queued = False
+
+    def rows(self) -> list[Row]:
+        """On the writer: a SYSTEM row per sender with drops not said yet."""
+        told = []
+        with self._lock:
+            self._queued = False  # news from now on needs a new item
+            latest, self._latest = self._latest, {}
+            for key, (origin, total, reasons, final) in latest.items():
+                said_total, said_reasons = self._said.get(key, (0, {}))
+                if total < said_total:  # a new capture in the same process counts from 0
+                    said_total, said_reasons = 0, {}
+                if total > said_total:
+                    told.append((origin, total - said_total, total, reasons, said_reasons))
+                if final:
+                    self._said.pop(key, None)
+                else:
+                    if key not in self._said:
+                        _forget_oldest(self._said)
+                    self._said[key] = (total, reasons)
+        return [self._row(*entry) for entry in told]
+
+    def _row(self, origin: tuple[str, int, str], new: int, total: int, reasons: dict[str, int],
+             before: dict[str, int]) -> Row:
+        said = {why: n - before.get(why, 0) for why, n in reasons.items() if n > before.get(why, 0)}
+        untold = new - sum(said.values())
+        if untold > 0:
+            said["the sender did not say why"] = untold
+        row = drop_row(new, total, said, Caps(), transport=self.inbox.kind)
+        return replace(row, **dict(zip(ORIGIN, origin)))
+
+
+def _reasons(value: Any) -> dict[str, int]:
+    """A header's ``dr`` (``{why: rows so far}``) checked: at most 64 reasons of 200 characters."""
+    if type(value) is not dict:
+        return {}
+    return {safe.cut(why, 200): n for why, n in list(value.items())[:64]
+            if type(why) is str and type(n) is int and 0 < n < 1 << 62}
+
+
 def _merge_extra(extra: str | None, attempt: int, run_id: int) -> str:
     """``extra`` (JSON text) with ``"attempt"`` and ``"run_id"`` added (ours win on parse)."""
     tail = f'"attempt": {attempt}, "run_id": {run_id}'
@@ -318,8 +460,15 @@ def _merge_extra(extra: str | None, attempt: int, run_id: int) -> str:
 @converter(BATCH)
 def _remote_rows(item: Item, caps: Caps) -> list[Row]:
     """Convert: the rows of one message from a remote process (see :meth:`Inbox.batch_rows`)."""
-    _, _, inbox, origin, message = item
+    _, _, inbox, origin, message, cost = item
+    inbox.release(cost)
     return inbox.batch_rows(origin, message, caps)
+
+
+@converter(DROPS)
+def _sender_drop_rows(item: Item, caps: Caps) -> list[Row]:
+    """Convert: the senders' drops since their last row (see :class:`SenderDrops`)."""
+    return item[2].sender_drops.rows()
 
 
 def _console_lines(shared: Mapping[str, int], rows: list[Row]) -> None:
@@ -346,19 +495,20 @@ def _echoes(value: Any) -> list[tuple[int, str]]:
             if type(entry) is list and len(entry) == 2 and entry[0] in (1, 2) and type(entry[1]) is str]
 
 
-def _offer_batch(item: Item) -> int:
-    """Queue a message's rows (one item) if they all fit in the session's queue; how many."""
+def _own(item: Item) -> bool:
+    """Queue one of taskscope's own items (past the bound), while recording; whether it was."""
     session = sessions.current()
     if session is None:
-        return 0
-    return item[1] if session.offer_batch(item, item[1]) else 0
+        return False
+    session.enqueue_own([item])
+    return True
 
 
-def _own(item: Item) -> None:
-    """Queue one of taskscope's own items (past the bound), while recording."""
-    session = sessions.current()
-    if session is not None:
-        session.enqueue_own([item])
+def _forget_oldest(remembered: dict[Any, Any], limit: int = MAX_SENDERS) -> None:
+    """Make room for one more key: at ``limit``, the oldest tenth is forgotten."""
+    if len(remembered) >= limit:
+        for old in list(remembered)[: max(1, limit // 10)]:
+            del remembered[old]
 
 
 def _all_of(values: list[Any], kind: type) -> bool:

@@ -13,6 +13,7 @@ from ..capture.logs import parse_level
 from ..record.sources import user_logger_names
 from ..record.vocabulary import START_OPTIONS
 from ..session import session as sessions
+from ..writer.core import OVERFLOWS
 from .console import kernel_console
 from .wire import MAX_MESSAGE
 
@@ -22,7 +23,7 @@ DEFAULT_OPTIONS: dict[str, Any] = {
     "user_level": parse_level(START_OPTIONS["user_level"]),
     "library_level": parse_level(START_OPTIONS["library_level"]),
     "caps": [START_OPTIONS["msg_cap"], START_OPTIONS["text_cap"], START_OPTIONS["extra_cap"]],
-    **{key: START_OPTIONS[key] for key in ("flush_interval", "batch_size", "queue_size", "streams", "warnings")},
+    **{key: START_OPTIONS[key] for key in ("flush_interval", "batch_size", "queue_size", "overflow", "streams", "warnings")},
     "user_loggers": [],
     "lifecycle": True,
     "max_message": MAX_MESSAGE,
@@ -41,7 +42,7 @@ def remote_options(options: Mapping[str, Any] | None = None, **overrides: Any) -
         merged["library_level"] = parse_level(options.get("library_level", merged["library_level"]))
         merged["caps"] = [options.get("msg_cap", merged["caps"][0]), options.get("text_cap", merged["caps"][1]),
                           options.get("extra_cap", merged["caps"][2])]
-        for key in ("flush_interval", "queue_size", "streams", "warnings"):
+        for key in ("flush_interval", "queue_size", "overflow", "streams", "warnings"):
             if key in options:
                 merged[key] = options[key]
         merged["batch_size"] = min(int(options.get("batch_size", 1000)), 1000)
@@ -56,6 +57,8 @@ def remote_options(options: Mapping[str, Any] | None = None, **overrides: Any) -
     for key in ("batch_size", "queue_size", "max_message"):
         if not isinstance(merged[key], int) or merged[key] < 1:
             raise ValueError(f"{key} must be a positive int, not {merged[key]!r}")
+    if merged["overflow"] not in OVERFLOWS:
+        raise ValueError(f"overflow must be one of {', '.join(map(repr, OVERFLOWS))}, not {merged['overflow']!r}")
     return merged
 
 

@@ -15,7 +15,8 @@ docs/remote.md has an example of each. Your own initializer still runs:
 Each child installs the capture (:class:`taskscope.remote.emitter.RemoteCapture`) and sends its
 batches over a ZeroMQ PUSH socket to the kernel's PULL socket
 (:mod:`taskscope.remote.receiver`): loopback only unless ``initargs(host=...)``
-asks for more, a per-session token on every message, msgpack + zlib (no pickle), at most
+asks for more, each connection authenticated in ZeroMQ's handshake with keys made per
+session (CURVE; see the receiver), msgpack + zlib (no pickle), at most
 ``max_message`` bytes a message. The socket is opened in the child's writer thread; a
 child forked from a capturing child stops capturing (no socket crosses a fork).
 """
@@ -43,7 +44,7 @@ from . import receiver as receivers
 from .console import CONSOLE
 from .emitter import BatchSink, RemoteCapture, TaskTag, life_item
 from .options import for_session
-from .wire import MAGIC
+from .wire import frames
 
 __all__ = ["initargs", "initializer", "installed", "task"]
 
@@ -73,7 +74,7 @@ def initargs(*, then: Callable[..., Any] | None = None, args: tuple[Any, ...] = 
         target = connect_host or (host if host not in ("0.0.0.0", "*", "", "::") else HOSTNAME)
         config = {
             "address": f"tcp://{target}:{port_number}",
-            "token": receiver.token,
+            "credentials": dict(receiver.credentials),
             "options": merged,
             "kernel": [HOSTNAME, os.getpid()],
             "user_loggers_file": _user_loggers.path(),
@@ -106,7 +107,7 @@ def installed() -> bool:
 
 class task:  # noqa: N801 - used like a function: task(fn)
     """``fn`` whose calls are pool tasks: rows emitted during a call carry its task id,
-    and lifecycle rows (started, finished, erred) are sent.
+    and lifecycle rows (started, finished, erred) are sent (not with ``initargs(lifecycle=False)``).
 
     The id is ``key(*args, **kwargs)`` when ``key`` is given, else
     ``"<name>-<pid>-<n>"`` (the n-th call in that process). Picklable if ``fn`` is.
@@ -130,19 +131,20 @@ class task:  # noqa: N801 - used like a function: task(fn)
         previous = getattr(local, "task", None)
         local.task = task_id
         thread = threading.current_thread().name
-        capture.life(life_item("started", task_id, None, thread=thread))
+        life = capture.life if capture.options.get("lifecycle", True) else _no_life
+        life(life_item("started", task_id, None, thread=thread))
         began = _now()
         try:
             result = self.fn(*args, **kwargs)
         except BaseException as exc:
-            capture.life(life_item("erred", task_id, None, levelno=40, thread=thread,
-                                   duration=round(_now() - began, 6),
-                                   exception=f"{type(exc).__name__}: {_text(exc)}",
-                                   detail=_traceback(exc)))
+            life(life_item("erred", task_id, None, levelno=40, thread=thread,
+                           duration=round(_now() - began, 6),
+                           exception=f"{type(exc).__name__}: {_text(exc)}",
+                           detail=_traceback(exc)))
             raise
         finally:
             local.task = previous
-        capture.life(life_item("finished", task_id, None, thread=thread, duration=round(_now() - began, 6)))
+        life(life_item("finished", task_id, None, thread=thread, duration=round(_now() - began, 6)))
         return result
 
     def __repr__(self) -> str:
@@ -155,16 +157,19 @@ class task:  # noqa: N801 - used like a function: task(fn)
 class ZmqSink(BatchSink):
     """Ships a child's batches over a ZeroMQ PUSH socket, opened in the writer thread.
 
-    Sends never block: with ``hwm`` messages waiting (the kernel is slow or gone) a batch
-    is dropped and counted. At the end, up to ``linger`` ms are given to deliver.
+    The connection authenticates with the receiver's ``credentials`` (CURVE keys, or a
+    PLAIN password: :attr:`taskscope.remote.receiver.ZmqReceiver.credentials`). Sends
+    never block: with ``hwm`` messages waiting (the kernel is slow or gone) a batch is
+    dropped and counted. At the end, up to ``linger`` ms are given to deliver.
     """
 
     kind = "pool"
 
-    def __init__(self, address: str, token: str, max_message: int, hwm: int = 1000, linger: int = 2000) -> None:
+    def __init__(self, address: str, credentials: Mapping[str, str], max_message: int, hwm: int = 1000,
+                 linger: int = 2000) -> None:
         super().__init__(multiprocessing.current_process().name, max_message)
         self.address = address
-        self.token = token.encode("ascii")
+        self.credentials = dict(credentials)
         self.hwm = hwm
         self.linger = linger
         self._zmq: Any = None
@@ -179,6 +184,14 @@ class ZmqSink(BatchSink):
         sock = self._context.socket(zmq.PUSH)
         sock.setsockopt(zmq.SNDHWM, self.hwm)
         sock.setsockopt(zmq.LINGER, self.linger)
+        credentials = self.credentials
+        if credentials["mechanism"] == "curve":
+            sock.setsockopt(zmq.CURVE_SERVERKEY, credentials["server_key"].encode("ascii"))
+            sock.setsockopt(zmq.CURVE_PUBLICKEY, credentials["public_key"].encode("ascii"))
+            sock.setsockopt(zmq.CURVE_SECRETKEY, credentials["secret_key"].encode("ascii"))
+        else:
+            sock.setsockopt(zmq.PLAIN_USERNAME, credentials["username"].encode("ascii"))
+            sock.setsockopt(zmq.PLAIN_PASSWORD, credentials["password"].encode("ascii"))
         sock.connect(self.address)
         self._socket = sock
 
@@ -187,7 +200,7 @@ class ZmqSink(BatchSink):
         if sock is None:
             return False
         try:
-            sock.send_multipart([MAGIC, self.token, payload], flags=self._zmq.NOBLOCK, copy=False)
+            sock.send_multipart(frames(payload), flags=self._zmq.NOBLOCK, copy=False)
         except self._zmq.Again:
             return False
         return True
@@ -302,14 +315,15 @@ def _install(config: Mapping[str, Any]) -> None:
     kernel = tuple(config.get("kernel") or ())
     if kernel == (HOSTNAME, os.getpid()):
         return  # called in the kernel itself: its own capture has the rows
-    ident = (str(config["address"]), str(config["token"]))
+    credentials = config["credentials"]
+    ident = (str(config["address"]), str(credentials.get("public_key") or credentials.get("password")))
     with _lock:
         if _state.capture is not None and _state.capture.running:
             if _state.config_id == ident:
                 return
             _stop()
         options = dict(config["options"])
-        sink = ZmqSink(ident[0], ident[1], int(options["max_message"]))
+        sink = ZmqSink(ident[0], credentials, int(options["max_message"]))
         capture = RemoteCapture(sink, options, tag=TaskTag(_current, "task"))
         capture.start(f"pool process {multiprocessing.current_process().name} (pid {os.getpid()})")
         if config.get("user_loggers_file"):
@@ -407,6 +421,10 @@ def _after_fork_in_child() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _no_life(item: Any) -> None:
+    """Lifecycle rows turned off (``initargs(lifecycle=False)``)."""
 
 
 def _text(exc: BaseException) -> str:

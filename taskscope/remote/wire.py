@@ -4,7 +4,7 @@ Wire format of one message (:func:`encode`): a zlib-compressed msgpack map (ASCI
 where msgpack is not installed), plain data only, no pickle::
 
     {"v": 1, "k": kind, "w": worker, "h": hostname, "p": pid, "n": message number,
-     "f": final?, "cs": {"stdout": kernel fd, ...} (only from a process sharing the
+     "f": final?, "d": rows the sender dropped so far, "dr": {why: rows so far, ...}, "cs": {"stdout": kernel fd, ...} (only from a process sharing the
      kernel's console, see :func:`taskscope.remote.console.shared_streams`),
      "ctx": [[level, levelno, source, logger, thread, task, run_id], ...],
      "c": [context index per row], "t": [created per row], "m": [msg per row],
@@ -48,8 +48,22 @@ MAX_MESSAGE = 8 * 1024 * 1024
 #: The kernel inflates a message to at most this many bytes (a zip bomb gets no further).
 MAX_INFLATED = 64 * 1024 * 1024
 
-#: The first frame of every ZeroMQ message (the token is the second, the batch the third).
-MAGIC = b"taskscope/1"
+#: The first frame of every ZeroMQ message (the batch follows, in one frame or several).
+MAGIC = b"taskscope/2"
+
+#: The most bytes one ZeroMQ frame may hold; a larger batch is sent in several frames of one
+#: message. The kernel's socket refuses larger frames (``MAXMSGSIZE``), also in the handshake,
+#: where libzmq would otherwise take a command of any size from a peer not yet authenticated.
+MAX_FRAME = 64 * 1024
+
+
+def frames(payload: bytes) -> list[Any]:
+    """One message's ZeroMQ frames: :data:`MAGIC`, then ``payload`` in pieces of at most
+    :data:`MAX_FRAME` bytes (views, not copies)."""
+    if len(payload) <= MAX_FRAME:
+        return [MAGIC, payload]
+    view = memoryview(payload)
+    return [MAGIC, *(view[at:at + MAX_FRAME] for at in range(0, len(payload), MAX_FRAME))]
 
 
 class Columns:
@@ -61,7 +75,7 @@ class Columns:
     record); :meth:`append` takes a finished row for the rarer kinds.
     """
 
-    __slots__ = ("index", "c", "t", "m", "x", "e", "l", "report")
+    __slots__ = ("index", "c", "t", "m", "x", "e", "l")
 
     def __init__(self) -> None:
         self.index: dict[tuple[Any, ...], int] = {}
@@ -71,7 +85,6 @@ class Columns:
         self.x: list[tuple[int, str]] = []
         self.e: list[tuple[int, str]] = []
         self.l: list[tuple[int, str]] = []  # (kernel fd, line): console echoes, not rows
-        self.report: WireRow | None = None  # the writer's drop report, if it is the last row
 
     @classmethod
     def of(cls, rows: Iterable[WireRow]) -> Columns:
@@ -136,6 +149,17 @@ class MessageError(ValueError):
 
 def decode(payload: bytes, max_inflated: int = MAX_INFLATED) -> dict[str, Any]:
     """The header and columns of a message; :class:`MessageError` when it is not a valid one."""
+    return decode_sized(payload, max_inflated)[0]
+
+
+#: What one unpacked value costs the kernel beyond its bytes, at most: an object header
+#: (a float 24 bytes, a short str 49 to 60) and its list slot (8).
+VALUE_COST = 64
+
+
+def decode_sized(payload: bytes, max_inflated: int = MAX_INFLATED) -> tuple[dict[str, Any], int]:
+    """:func:`decode`, and what the message costs the kernel while it waits for the writer:
+    its inflated bytes plus :data:`VALUE_COST` per value, an upper estimate of its objects."""
     if not isinstance(payload, (bytes, bytearray, memoryview)):
         raise MessageError(f"a message is bytes, not {type(payload).__name__}")
     inflater = zlib.decompressobj()
@@ -145,13 +169,13 @@ def decode(payload: bytes, max_inflated: int = MAX_INFLATED) -> dict[str, Any]:
         raise MessageError(f"not a zlib stream: {exc}") from None
     if inflater.unconsumed_tail:
         raise MessageError(f"inflates to more than {max_inflated} bytes")
-    message = _unpack(data)
+    message, values = _unpack(data)
     if type(message) is not dict or message.get("v") != VERSION:
         raise MessageError("not a taskscope batch (no version)")
     columns = [message.get(name) for name in ("ctx", "c", "t", "m", "x", "e")]
     if not all(type(column) is list for column in columns) or not len(columns[1]) == len(columns[2]) == len(columns[3]):
         raise MessageError("not a taskscope batch (columns missing or of different lengths)")
-    return message
+    return message, len(data) + VALUE_COST * values
 
 
 #: The most values (list items and map entries) one message may unpack into, and the most
@@ -162,27 +186,30 @@ MAX_VALUES = 2_000_000
 MAX_LIST = 200_000
 
 
-def _unpack(data: bytes) -> Any:
+def _unpack(data: bytes) -> tuple[Any, int]:
     """JSON (a ``{``) or msgpack (a map), plain data only (no extension types), at most
-    :data:`MAX_VALUES` values."""
+    :data:`MAX_VALUES` values; and how many values it holds (lists, maps and their items)."""
     if data[:1] == b"{":
         # every JSON value past the first follows a comma (or opens a list): counted in C
-        if data.count(b",") + data.count(b"[") > MAX_VALUES:
+        values = data.count(b",") + data.count(b"[") + 1
+        if values > MAX_VALUES:
             raise MessageError(f"more than {MAX_VALUES} values")
         try:
-            return json.loads(data)
+            return json.loads(data), values
         except ValueError as exc:
             raise MessageError(f"not JSON: {exc}") from None
     if _msgpack is None:
         raise MessageError("not JSON (and msgpack is not installed)")
     budget = _Budget()
     try:
-        return _msgpack.unpackb(data, raw=False, strict_map_key=True, ext_hook=_no_ext, list_hook=budget.list,
-                                max_array_len=MAX_LIST, max_map_len=64, max_bin_len=0, max_ext_len=0)
+        value = _msgpack.unpackb(data, raw=False, strict_map_key=True, ext_hook=_no_ext, list_hook=budget.list,
+                                 object_hook=budget.map, max_array_len=MAX_LIST, max_map_len=64, max_bin_len=0,
+                                 max_ext_len=0)
     except _TooMany:
         raise MessageError(f"more than {MAX_VALUES} values") from None
     except Exception as exc:  # noqa: BLE001 - any malformed input
         raise MessageError(f"neither JSON nor msgpack: {type(exc).__name__}") from None
+    return value, MAX_VALUES - budget.left
 
 
 class _TooMany(Exception):
@@ -190,8 +217,9 @@ class _TooMany(Exception):
 
 
 class _Budget:
-    """msgpack's list hook: counts the values unpacked into lists, stops past MAX_VALUES.
-    A list is built before the hook sees it, so at most MAX_LIST values pass the bound."""
+    """msgpack's list and map hooks: count the values unpacked into lists and maps, stop
+    past MAX_VALUES. A list is built before the hook sees it, so at most MAX_LIST values
+    pass the bound (a map: 64 entries)."""
 
     __slots__ = ("left",)
 
@@ -203,6 +231,12 @@ class _Budget:
         if self.left < 0:
             raise _TooMany
         return values
+
+    def map(self, entries: dict[str, Any]) -> dict[str, Any]:
+        self.left -= 2 * len(entries) + 1
+        if self.left < 0:
+            raise _TooMany
+        return entries
 
 
 def _no_ext(code: int, data: bytes) -> Any:

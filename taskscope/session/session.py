@@ -8,7 +8,8 @@ and stops it; everything else reaches it through :func:`current` and these metho
 
 - :meth:`Session.enqueue` / :meth:`Session.enqueue_own` / :meth:`Session.offer_batch`:
   items for the writer (bounded; taskscope's own few rows past the bound; a remote
-  message standing for many rows);
+  message standing for many rows); :meth:`Session.count_dropped` for rows refused
+  before they reach the queue;
 - :meth:`Session.system`: a SYSTEM row;
 - :meth:`Session.add_row_filter` / :meth:`Session.count_deduplicated`: a look at each
   batch before it is stored (the console deduplication);
@@ -30,7 +31,7 @@ from typing import Any
 from ..capture.hooks import Capture
 from ..capture.logs import parse_level
 from ..record.rows import Caps, system_row
-from ..store.sqlite import Store
+from ..store.sqlite import MAX_ROWS_PER_STATEMENT, Store
 from ..writer.core import Item, Writer
 from ..writer.rows import RowFilter, RowPipeline
 
@@ -46,7 +47,8 @@ class Session:
         self.options: dict[str, Any] = {}
         self.capture: Capture | None = None
         self.rows = RowPipeline(_NoStore())
-        self.writer = Writer(self.rows)
+        # batches the size of the store's largest statement: one step each (see store.sqlite)
+        self.writer = Writer(self.rows, max_batch=MAX_ROWS_PER_STATEMENT)
         self._meta = meta
 
     # --- the port ------------------------------------------------------------------------
@@ -68,6 +70,10 @@ class Session:
     def offer_batch(self, item: Item, rows: int) -> bool:
         """Queue one item standing for ``rows`` rows (a remote message) if they all fit."""
         return self.writer.offer_batch(item, rows)
+
+    def count_dropped(self, n: int, why: str) -> None:
+        """``n`` rows that arrived but could not be kept (a remote message refused whole)."""
+        self.writer.count_drop(n, why)
 
     def system(self, msg: str, extra: Mapping[str, Any] | None = None) -> None:
         """A SYSTEM row: taskscope telling what it did."""
@@ -122,6 +128,7 @@ class Session:
         (then the options are not kept: the next start uses the last good ones)."""
         writer = self.writer
         writer.queue_size = max(1, options["queue_size"])
+        writer.overflow = options["overflow"]
         writer.wake_at = max(1, options["batch_size"])
         writer.interval = options["flush_interval"]
         writer.caps = Caps(msg=options["msg_cap"], text=options["text_cap"], extra=options["extra_cap"])

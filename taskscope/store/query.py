@@ -31,7 +31,7 @@ from contextlib import contextmanager
 from functools import lru_cache
 from datetime import date, datetime, time as dtime, timedelta
 from pathlib import Path
-from typing import Any, Iterator, NamedTuple
+from typing import Any, Iterator, NamedTuple, TypeVar
 
 from ..record.columns import NAMES as COLUMNS
 from ..record.vocabulary import DURATION, FILTERS, SOURCES, SYSTEM as SYSTEM_LEVEL, UNIT_SECONDS
@@ -39,10 +39,21 @@ from ..record.vocabulary import DURATION, FILTERS, SOURCES, SYSTEM as SYSTEM_LEV
 __all__ = [
     "COLUMNS", "FILTERS", "MAX_PAGE_ROWS", "SYSTEM_LEVEL", "Where", "check_keys", "check_limit", "connect",
     "connection", "count", "empty_page", "has_rows_table", "is_int", "json_safe", "level_number", "parse_extra",
-    "query_page", "read_meta", "row_dict", "select_rows", "seq_index", "to_epoch", "where",
+    "query_page", "read_meta", "read_batches", "row_dict", "select_rows", "seq_index", "to_epoch", "where",
+    "BATCH_ROWS", "EXTRA_JSON", "parse_extras",
 ]
 
 MAX_PAGE_ROWS = 10_000
+#: Rows a reader takes from the cursor at a time (:func:`read_batches`): few enough that
+#: the values a batch made are still in the CPU's cache when they are put into columns
+#: (W4: 4096 reads 1M rows ~20% faster than 65536).
+BATCH_ROWS = 4_096
+#: What :func:`read_batches` tells of a row's ``extra``: 1 where it is text that SQLite's
+#: ``json_valid`` accepts (parse them together: :func:`parse_extras`), 0 for anything else
+#: (NULL, text that is not JSON).
+EXTRA_JSON = 1
+
+T = TypeVar("T")
 
 _DURATION = re.compile(DURATION, re.IGNORECASE)
 
@@ -334,15 +345,21 @@ def connection(conn_or_path: sqlite3.Connection | str | Path) -> Iterator[sqlite
 
 def _fetchall(conn: sqlite3.Connection, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
     """Run a query; text that is not valid UTF-8 is decoded with replacement, not fatal."""
+    return _decoding(conn, lambda: conn.execute(sql, params).fetchall())
+
+
+def _decoding(conn: sqlite3.Connection, read: Callable[[], T]) -> T:
+    """``read()``; where stored text is not valid UTF-8, ``read()`` again from the start with
+    such text decoded with replacement (the slow decoder, only for a store that needs it)."""
     try:
-        return conn.execute(sql, params).fetchall()
+        return read()
     except sqlite3.OperationalError as exc:
         if "decode" not in str(exc).lower():
             raise
     previous = conn.text_factory
     conn.text_factory = lambda raw: raw.decode("utf-8", "replace")
     try:
-        return conn.execute(sql, params).fetchall()
+        return read()
     finally:
         conn.text_factory = previous
 
@@ -353,11 +370,16 @@ def has_rows_table(conn: sqlite3.Connection) -> bool:
     return found.fetchone() is not None
 
 
-def _select(conn: sqlite3.Connection) -> str:
-    """``SELECT`` of every column in COLUMNS order; a column an older store lacks reads as
-    NULL (a session written before that column was declared still opens)."""
+def _columns(conn: sqlite3.Connection) -> list[str]:
+    """Every column in COLUMNS order as a SELECT names it; a column an older store lacks reads
+    as NULL (a session written before that column was declared still opens)."""
     have = {row[1] for row in conn.execute("PRAGMA table_info(rows)")}
-    return "SELECT " + ", ".join(name if name in have else f"NULL AS {name}" for name in COLUMNS) + " FROM rows"
+    return [name if name in have else f"NULL AS {name}" for name in COLUMNS]
+
+
+def _select(conn: sqlite3.Connection) -> str:
+    """``SELECT`` of every column in COLUMNS order (see :func:`_columns`)."""
+    return "SELECT " + ", ".join(_columns(conn)) + " FROM rows"
 
 
 def read_meta(conn: sqlite3.Connection) -> dict[str, str]:
@@ -384,6 +406,61 @@ def select_rows(
         return _fetchall(conn, f"{select} WHERE {condition.sql} ORDER BY seq", condition.params)
     sql = f"{select} WHERE {condition.sql} ORDER BY seq DESC LIMIT ?"
     return _fetchall(conn, sql, [*condition.params, limit])[::-1]
+
+
+def read_batches(
+    conn: sqlite3.Connection,
+    filters: Mapping[str, Any],
+    limit: int | None,
+    consume: Callable[[Iterator[list[tuple[Any, ...]]]], T],
+    size: int | None = None,
+) -> T:
+    """``consume(batches)``: the rows :func:`select_rows` returns, as lists of at most ``size``
+    rows (default :data:`BATCH_ROWS`) from one statement (one snapshot), so a reader never
+    holds every row as a tuple.
+
+    Each row is in COLUMNS order followed by whether its ``extra`` is JSON
+    (:data:`EXTRA_JSON`), as SQLite's JSON parser tells in C: those can be parsed many at
+    once (:func:`parse_extras`). Where stored text is not valid UTF-8, ``consume`` is called
+    once more from the start, that text decoded with replacement.
+    """
+    condition = where(filters)
+    limit = check_limit(limit)
+    if not has_rows_table(conn) or limit == 0:
+        return consume(iter(()))
+    columns = _columns(conn)
+    extra = columns[-1].split(" AS ")[0]  # ``extra``, or NULL in a store without it
+    sql = f"SELECT {', '.join(columns)}, {_extra_kind(conn, extra)} FROM rows WHERE {condition.sql}"
+    params = list(condition.params)
+    if limit is None:
+        sql += " ORDER BY seq"
+    else:
+        sql = f"SELECT * FROM ({sql} ORDER BY seq DESC LIMIT ?) ORDER BY seq"
+        params.append(limit)
+
+    def read() -> T:
+        cursor = conn.execute(sql, params)
+        try:
+            return consume(iter(lambda: cursor.fetchmany(size or BATCH_ROWS), []))
+        finally:
+            cursor.close()
+
+    return _decoding(conn, read)
+
+
+def _extra_kind(conn: sqlite3.Connection, extra: str) -> str:
+    """The SQL of an ``extra`` value's kind: 1 (:data:`EXTRA_JSON`) where SQLite's JSON
+    parser accepts it, else 0; without SQLite's JSON functions, always 0."""
+    return f"ifnull(json_valid({extra}), 0)" if extra != "NULL" and _has_json(conn) else "0"
+
+
+def _has_json(conn: sqlite3.Connection) -> bool:
+    """Has this SQLite its JSON functions (built in since 3.38, optional before)?"""
+    try:
+        conn.execute("SELECT json_valid('1')").fetchone()
+    except sqlite3.OperationalError:
+        return False
+    return True
 
 
 def count(conn: sqlite3.Connection, filters: Mapping[str, Any]) -> int:
@@ -516,6 +593,22 @@ def parse_extra(raw: Any) -> Any:
         return json.loads(raw)
     except ValueError:
         return raw
+
+
+def parse_extras(texts: list[str]) -> list[Any] | None:
+    """Many ``extra`` values SQLite's ``json_valid`` accepted, parsed by one ``json.loads``
+    of them joined into an array (a call per row costs as much as the parse); None where
+    that array does not parse back into exactly as many values (SQLite and Python disagree
+    on what JSON is): then parse each with :func:`parse_extra`.
+
+    Each accepted text is one complete value, so joined by commas none can merge with its
+    neighbour. Parsed together, equal keys are one string object, not one per row.
+    """
+    try:
+        values = json.loads("[" + ",".join(texts) + "]")
+    except (ValueError, TypeError, RecursionError):  # TypeError: a blob SQLite took for JSON
+        return None
+    return values if len(values) == len(texts) else None
 
 
 def json_safe(value: Any) -> Any:

@@ -15,7 +15,6 @@ import uuid
 from collections.abc import Mapping, Sequence
 from itertools import chain
 from pathlib import Path
-from typing import Any
 
 from ..record import safe
 from ..record.columns import COLUMNS, FIELDS
@@ -44,12 +43,27 @@ PAGE_SIZE = 16384
 
 #: A row's values (FIELDS order), then its seq.
 _INSERT = f"INSERT INTO rows({', '.join(FIELDS)}, seq) VALUES ({', '.join('?' * (len(FIELDS) + 1))})"
-#: The same, numbered by SQLite: one past the largest seq (the row before it in the batch).
+#: One row's placeholders, numbered by SQLite: one past the largest seq.
 _VALUES = f"({', '.join('?' * len(FIELDS))})"
-_INSERT_NEXT = f"INSERT INTO rows({', '.join(FIELDS)}) VALUES {_VALUES}"
-#: Rows a multi-row INSERT takes (a dozen or so values each: far below SQLite's 32766 variables).
-_CHUNK = 100
-_INSERT_CHUNK = _INSERT_NEXT + f", {_VALUES}" * (_CHUNK - 1)
+#: Rows one INSERT takes at most. Python's sqlite3 lets other threads run (releases the
+#: GIL) around each statement's step and reset; a thread logging in a tight loop then
+#: keeps the GIL for the interpreter's switch interval (5 ms) before the writer gets it
+#: back. So a batch goes in as few statements as SQLite's variable limit allows: at 100
+#: rows a statement the writer stored ~19k rows/s against such a loop (W5).
+MAX_ROWS_PER_STATEMENT = 4096
+#: The smallest statement: a batch's remainder is padded to a power of two from here, so
+#: a handful of prepared statements (SQLite's statement cache keeps them) serve every size.
+_MIN_ROWS_PER_STATEMENT = 16
+
+
+def _insert_sql(rows: int, padded: bool) -> str:
+    """An INSERT of ``rows`` rows; ``padded``: all-NULL padding rows among them are skipped
+    (``created`` is never NULL in a real row). A plain VALUES list is the cheaper of the two."""
+    values = _VALUES + f", {_VALUES}" * (rows - 1)
+    if not padded:
+        return f"INSERT INTO rows({', '.join(FIELDS)}) VALUES {values}"
+    return (f"INSERT INTO rows({', '.join(FIELDS)}) SELECT * FROM (VALUES {values}) "
+            f"WHERE column{FIELDS.index('created') + 1} IS NOT NULL")
 
 
 def new_session_id() -> str:
@@ -76,8 +90,8 @@ class Store:
     """The writer's end of one session file.
 
     ``meta`` holds the session facts written once (session_id, kernel_id, started,
-    hostname, pid, taskscope_version); ``next_seq`` is kept up to date in the same
-    transaction as every batch, so a reopened store continues the numbering.
+    hostname, pid, taskscope_version) and ``next_seq`` as of the last clear or close; a
+    reopened store continues the numbering from it or from the highest stored seq.
     """
 
     def __init__(self, path: Path, meta: Mapping[str, str], indexes: Sequence[str] = ()) -> None:
@@ -86,6 +100,9 @@ class Store:
         self._indexes = tuple(indexes)
         self._conn: sqlite3.Connection | None = None
         self._next_seq = 1
+        self._numbered = True  # SQLite's next rowid is our next seq (false after a clear)
+        #: Rows one :meth:`write` takes (one INSERT statement, one transaction).
+        self.rows_per_write = MAX_ROWS_PER_STATEMENT
 
     @property
     def next_seq(self) -> int:
@@ -105,54 +122,77 @@ class Store:
             conn.execute(INDEXES[name])
         conn.executemany("INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)", self._meta.items())
         self._conn = conn
-        self._next_seq = self._read_next_seq(conn)
+        self._next_seq, highest = self._read_next_seq(conn)
+        self._numbered = highest + 1 == self._next_seq
+        variables = conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+        self.rows_per_write = _power_of_two_at_most(
+            max(_MIN_ROWS_PER_STATEMENT, min(MAX_ROWS_PER_STATEMENT, variables // len(FIELDS))))
 
     @staticmethod
-    def _read_next_seq(conn: sqlite3.Connection) -> int:
-        """``next_seq`` from meta, never below one past the highest stored seq."""
+    def _read_next_seq(conn: sqlite3.Connection) -> tuple[int, int]:
+        """``next_seq`` (from meta, never below one past the highest stored seq), and
+        the highest stored seq."""
         found = conn.execute("SELECT value FROM meta WHERE key = 'next_seq'").fetchone()
         highest = conn.execute("SELECT MAX(seq) FROM rows").fetchone()[0] or 0
         stored = int(found[0]) if found else 1
-        return max(stored, highest + 1)
+        return max(stored, highest + 1), highest
 
     def write(self, rows: Sequence[Row]) -> tuple[int, int]:
-        """Store ``rows`` in one transaction; the (first, last) seq they got.
+        """Store ``rows`` in one transaction (two right after a clear); the (first, last)
+        seq they got. Up to :attr:`rows_per_write` rows is one statement: the fewest
+        times the writer lets go of the GIL.
 
-        A batch with a lone surrogate somewhere (UTF-8 cannot hold it) is rolled back,
-        cleaned and written again: the fast path never scans strings.
+        A batch with a lone surrogate somewhere (UTF-8 cannot hold it) is cleaned and
+        written again: the fast path never scans strings.
         """
         if not rows:
             return (self._next_seq, self._next_seq - 1)
         try:
-            return self._insert(rows)
+            return self._write(rows)
         except UnicodeEncodeError:
-            return self._insert([clean_row(row) for row in rows])
+            return self._write([clean_row(row) for row in rows])
+
+    def _write(self, rows: Sequence[Row]) -> tuple[int, int]:
+        """One statement, or a transaction of several for more than :attr:`rows_per_write`."""
+        step = self.rows_per_write
+        if len(rows) <= step:
+            return self._insert(rows)
+        conn = self._connection()
+        before = self._next_seq, self._numbered
+        conn.execute("BEGIN")
+        try:
+            first, last = self._insert(rows[:step])
+            for at in range(step, len(rows), step):
+                last = self._insert(rows[at:at + step])[1]
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            self._next_seq, self._numbered = before
+            raise
+        return first, last
 
     def _insert(self, rows: Sequence[Row]) -> tuple[int, int]:
-        """One transaction: rows with consecutive seqs, and the new ``next_seq``.
-
-        Only the first row is given its seq: SQLite numbers each following row one past
-        the largest rowid, so the rows are bound as they are (no tuple per row made
-        here). Checked before the commit; a surprise falls back to explicit seqs.
+        """One INSERT statement (its own transaction): SQLite numbers the rows one past
+        the largest seq, which is ours except right after a clear, when the first row
+        is given its seq in a transaction of its own. ``lastrowid`` says what they got.
         """
         conn = self._connection()
         first = self._next_seq
-        last = first + len(rows) - 1
-        conn.execute("BEGIN")
-        try:
+        if not self._numbered:
             conn.execute(_INSERT, (*rows[0], first))
-            if last > first:
-                _insert_next(conn, rows[1:])
-                if conn.execute("SELECT last_insert_rowid()").fetchone()[0] != last:
-                    conn.execute("ROLLBACK")
-                    conn.execute("BEGIN")
-                    conn.executemany(_INSERT, map(_with_seq, rows, range(first, last + 1)))
-            conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('next_seq', ?)", (str(last + 1),))
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
+            self._next_seq = first + 1
+            self._numbered = True
+            rows = rows[1:]
+            if not rows:
+                return first, first
+        else:
+            first = 0  # what SQLite gives the first row, below
+        size = max(_MIN_ROWS_PER_STATEMENT, _power_of_two_at_least(len(rows)))
+        values = list(chain.from_iterable(rows))
+        if size > len(rows):
+            values.extend(_PADDING * (size - len(rows)))
+        last = conn.execute(_insert_sql_cached(size, size > len(rows)), values).lastrowid
+        first = first or last - len(rows) + 1
         self._next_seq = last + 1
         return first, last
 
@@ -161,23 +201,51 @@ class Store:
         conn = self._connection()
         conn.execute("BEGIN")
         conn.execute("DELETE FROM rows")
-        conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('next_seq', ?)", (str(self._next_seq),))
+        self._save_next_seq(conn)
         conn.execute("COMMIT")
+        self._numbered = False
 
     def close(self) -> None:
         """Close the connection (in the writer thread)."""
         conn, self._conn = self._conn, None
         if conn is not None:
-            conn.close()
+            try:
+                self._save_next_seq(conn)
+            finally:
+                conn.close()
 
     def forget(self) -> None:
         """Drop the connection without touching it: in a forked child, it is the parent's."""
         self._conn = None
 
+    def _save_next_seq(self, conn: sqlite3.Connection) -> None:
+        conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('next_seq', ?)", (str(self._next_seq),))
+
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
             raise RuntimeError("store is not open")
         return self._conn
+
+
+#: One padding row's values (all NULL: skipped by the INSERT's WHERE).
+_PADDING = (None,) * len(FIELDS)
+_SQL_BY_SIZE: dict[tuple[int, bool], str] = {}
+
+
+def _insert_sql_cached(rows: int, padded: bool) -> str:
+    """The same str object for a size each time (SQLite's statement cache is keyed by it)."""
+    sql = _SQL_BY_SIZE.get((rows, padded))
+    if sql is None:
+        sql = _SQL_BY_SIZE[rows, padded] = _insert_sql(rows, padded)
+    return sql
+
+
+def _power_of_two_at_least(n: int) -> int:
+    return 1 << (n - 1).bit_length()
+
+
+def _power_of_two_at_most(n: int) -> int:
+    return 1 << (n.bit_length() - 1)
 
 
 def _private(path: Path) -> None:
@@ -194,21 +262,6 @@ def _private(path: Path) -> None:
                 os.chmod(target, mode)
         except OSError:
             pass
-
-
-def _insert_next(conn: sqlite3.Connection, rows: Sequence[Row]) -> None:
-    """Insert ``rows`` numbered by SQLite: :data:`_CHUNK` rows a statement (one step
-    for many rows, ~12% less than ``executemany`` a row in W2's terms), the rest one by one."""
-    full = len(rows) - len(rows) % _CHUNK
-    for at in range(0, full, _CHUNK):
-        conn.execute(_INSERT_CHUNK, list(chain.from_iterable(rows[at:at + _CHUNK])))
-    if full < len(rows):
-        conn.executemany(_INSERT_NEXT, rows[full:])
-
-
-def _with_seq(row: Row, seq: int) -> tuple[Any, ...]:
-    """The row's values followed by its seq, as ``_INSERT`` binds them."""
-    return (*row, seq)
 
 
 def clean_row(row: Row) -> Row:

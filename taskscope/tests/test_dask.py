@@ -359,8 +359,8 @@ def test_other_clients_on_the_scheduler_get_none_of_our_rows(recording: Any, clu
 def test_a_flood_is_counted_stored_plus_dropped(recording: Any) -> None:
     client = recording
     ts.detach(client)
-    # A small queue in each worker, flushed twice a second: most of a flood is dropped.
-    assert ts.attach(client, queue_size=500, flush_interval=0.5, lifecycle=False)["attached"]
+    # A small queue in each worker that drops, flushed twice a second: most of a flood is dropped.
+    assert ts.attach(client, queue_size=500, flush_interval=0.5, lifecycle=False, overflow="drop")["attached"]
     n = 20_000
     workers = list(client.scheduler_info()["workers"])
     client.gather([client.submit(flood, n, pure=False, workers=[w]) for w in workers])
@@ -377,6 +377,23 @@ def test_a_flood_is_counted_stored_plus_dropped(recording: Any) -> None:
     rows = wait_rows(complete)
     assert all(d > 0 for d in reported(rows).values())
     assert runtime.status()["dropped"] == 0  # the kernel's own queue kept everything it got
+
+
+def test_a_flood_into_a_small_blocking_queue_keeps_every_row(recording: Any) -> None:
+    """The default overflow in a worker too: a task that logs faster than its writer
+    ships waits for room instead of losing rows."""
+    client = recording
+    ts.detach(client)
+    assert ts.attach(client, queue_size=500, flush_interval=0.5, lifecycle=False)["attached"]
+    n = 20_000
+    workers = list(client.scheduler_info()["workers"])
+    client.gather([client.submit(flood, n, pure=False, workers=[w]) for w in workers])
+    rows = wait_rows(lambda rs: all(sum(r["worker"] == w and r["logger"] == "tsdask.flood" for r in rs) == n
+                                    for w in workers))
+    assert not [r for r in rows if "rows dropped" in r["msg"]]
+    for w in workers:
+        numbers = [int(r["msg"].split()[-1]) for r in rows if r["worker"] == w and r["logger"] == "tsdask.flood"]
+        assert numbers == list(range(n))
 
 
 def test_the_kernel_never_waits_on_a_stopped_worker(recording: Any, monkeypatch: pytest.MonkeyPatch) -> None:

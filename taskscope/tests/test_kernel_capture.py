@@ -133,3 +133,31 @@ def test_rows_flushed_before_sigkill_are_in_the_store(make_kernel: Any) -> None:
     assert not kernel.manager.is_alive()
     rows = read_rows(path, "logger = 'doomed'")  # opening the file recovers the WAL
     assert [r["msg"] for r in rows] == [f"row {i}" for i in range(2000)]
+
+
+TIGHT_LOOP = r'''
+import threading, taskscope as ts
+ts.stop(); ts.runtime.clear(); ts.start()
+_log = ts.logger.getLogger("kt.tight")
+def _loop(n, name):
+    for i in range(n):
+        _log.info("%s %d", name, i)
+_loop(200_000, "main")
+_threads = [threading.Thread(target=_loop, args=(50_000, f"t{k}")) for k in range(4)]
+for _t in _threads: _t.start()
+for _t in _threads: _t.join()
+'''
+
+
+def test_a_tight_loop_in_a_cell_loses_no_row(kernel: Kernel) -> None:
+    """One thread, then four, logging as fast as they can with the default settings: the
+    writer keeps up (or the loop waits for it); nothing is dropped (issue 13, part 1)."""
+    execution = kernel.execute(TIGHT_LOOP, timeout=600)
+    assert execution.reply["content"]["status"] == "ok", execution.reply["content"]
+    rows = store_rows(kernel, "logger = 'kt.tight'")
+    assert kernel.evaluate("ts.status()['dropped']") == 0
+    by_name: dict[str, list[int]] = {}
+    for r in rows:
+        name, i = r["msg"].split()
+        by_name.setdefault(name, []).append(int(i))
+    assert by_name == {"main": list(range(200_000)), **{f"t{k}": list(range(50_000)) for k in range(4)}}

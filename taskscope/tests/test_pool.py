@@ -11,6 +11,7 @@ import logging
 import multiprocessing
 import os
 import signal
+import subprocess
 import sys
 import time
 import warnings
@@ -145,7 +146,7 @@ def test_process_pool_executor_children_send_rows(fresh_runtime: Any, method: st
 
 @pytest.mark.parametrize("method", ["fork", "spawn"])
 def test_multiprocessing_pool_children_send_rows(fresh_runtime: Any, method: str) -> None:
-    runtime.start()
+    runtime.start(pools=False)  # set up by hand only: plain calls have no task id (test_pool_auto.py: with)
     # close() + join(): the children end normally and ship everything (the end of a
     # `with` block: test_a_with_pool_block_keeps_every_row)
     workers = multiprocessing.get_context(method).Pool(2, initializer=ts.pool.initializer,
@@ -254,7 +255,7 @@ def test_the_kernels_socket_does_not_cross_a_fork(fresh_runtime: Any) -> None:
 def test_a_pool_flood_is_counted_stored_plus_dropped(fresh_runtime: Any) -> None:
     runtime.start()
     n = 20_000
-    args = ts.pool.initargs(queue_size=500, flush_interval=0.5, lifecycle=False)
+    args = ts.pool.initargs(queue_size=500, flush_interval=0.5, lifecycle=False, overflow="drop")
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"),
                              initializer=ts.pool.initializer, initargs=args) as executor:
         child = executor.submit(flood, n).result(timeout=60)
@@ -269,16 +270,75 @@ def test_a_pool_flood_is_counted_stored_plus_dropped(fresh_runtime: Any) -> None
     assert stored > 0 and dropped > 0
 
 
-# --- the receiver: loopback, token, no pickle, size cap ------------------------------------
+def test_a_pool_flood_into_a_small_blocking_queue_keeps_every_row(fresh_runtime: Any) -> None:
+    """The default overflow: the child's task waits for room instead of losing rows."""
+    runtime.start()
+    n = 20_000
+    args = ts.pool.initargs(queue_size=500, flush_interval=0.5, lifecycle=False)
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"),
+                             initializer=ts.pool.initializer, initargs=args) as executor:
+        executor.submit(flood, n).result(timeout=60)
+    rows = wait_rows(lambda rs: sum(r["logger"] == "tspool.flood" for r in rs) == n)
+    assert [int(r["msg"].split()[-1]) for r in rows if r["logger"] == "tspool.flood"] == list(range(n))
+    assert not [r for r in rows if "rows dropped" in r["msg"]]
 
 
-def push(address: str, frames: list[bytes]) -> None:
+def test_a_child_whose_messages_the_kernel_drops_whole_still_accounts_for_every_row(fresh_runtime: Any) -> None:
+    """The child drops (its queue is small) and the kernel drops the child's messages whole
+    (its queue is smaller than two messages and drained twice a second). A child's drop
+    count used to travel as a row in a message, lost with it; every header now carries the
+    child's running total, and the kernel says the difference."""
+    runtime.start(queue_size=600, batch_size=100_000, flush_interval=0.5)
+    n = 20_000
+    args = ts.pool.initargs(queue_size=300, batch_size=250, flush_interval=0.02, lifecycle=False,
+                            overflow="drop")
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"),
+                             initializer=ts.pool.initializer, initargs=args) as executor:
+        child = executor.submit(flood, n).result(timeout=60)
+    receiver = receivers.receiver()
+    assert receiver is not None
+
+    def told(rs: list[dict[str, Any]]) -> int:  # what the kernel said the child dropped
+        return sum(extra(r)["dropped"] for r in rs if r["pid"] == child and r["msg"].endswith(
+            "rows dropped (queue full at 300 rows)"))
+
+    def kept(rs: list[dict[str, Any]]) -> int:  # the child's rows, of the flood and its own
+        return sum(r["pid"] == child and (r["logger"] == "tspool.flood" or "taskscope capture" in r["msg"])
+                   for r in rs)
+
+    # the child emitted n rows and two of its own (capture started, stopped)
+    rows = wait_rows(lambda rs: kept(rs) + told(rs) + runtime.status()["dropped"] == n + 2)
+    assert told(rows) > 0 and runtime.status()["dropped"] > 0  # both queues overflowed
+    assert runtime.status()["dropped"] == receiver.inbox.dropped  # the kernel dropped whole messages only
+    assert sum(r["logger"] == "tspool.flood" for r in rows) > 0
+
+
+# --- the receiver: loopback, authenticated connections, no pickle, size and byte caps --------
+
+
+def secure(sock: Any, credentials: dict[str, str] | None) -> None:
+    """Give a PUSH socket the receiver's credentials (as a pool child's sink does), or none."""
+    import zmq
+
+    if credentials is None:
+        return
+    if credentials["mechanism"] == "curve":
+        sock.setsockopt(zmq.CURVE_SERVERKEY, credentials["server_key"].encode())
+        sock.setsockopt(zmq.CURVE_PUBLICKEY, credentials["public_key"].encode())
+        sock.setsockopt(zmq.CURVE_SECRETKEY, credentials["secret_key"].encode())
+    else:
+        sock.setsockopt(zmq.PLAIN_USERNAME, credentials["username"].encode())
+        sock.setsockopt(zmq.PLAIN_PASSWORD, credentials["password"].encode())
+
+
+def push(receiver: Any, frames: list[bytes], credentials: dict[str, str] | None = None) -> None:
     import zmq
 
     context = zmq.Context()
     sock = context.socket(zmq.PUSH)
     sock.setsockopt(zmq.LINGER, 2000)
-    sock.connect(address)
+    secure(sock, receiver.credentials if credentials is None else credentials)
+    sock.connect(receiver.address)
     sock.send_multipart(frames)
     sock.close()
     context.term()
@@ -289,23 +349,230 @@ def batch(msg: str) -> bytes:
     return encode({"v": 1, "k": "pool", "w": "raw", "h": "elsewhere", "p": 4242, "n": 1, "f": False}, [row])
 
 
+def wrong_keys(receiver: Any) -> dict[str, str]:
+    """CURVE keys of a peer that knows the server's public key (not a secret) but not ours."""
+    import zmq
+
+    public, secret = zmq.curve_keypair()
+    return {**receiver.credentials, "public_key": public.decode(), "secret_key": secret.decode()}
+
+
+#: A peer in its own process: connects with the given credentials (none: ZeroMQ's NULL
+#: mechanism), says "ready", and on each line from stdin sends ``frames`` messages of
+#: ``size`` bytes (one buffer, zero-copy, in frames as ours are sent: the peer's memory
+#: stays small) or, with size 0, floods small valid batches until killed. With ``raw``, it
+#: opens that many TCP connections instead, each greeting as a CURVE client would, then
+#: announcing a handshake command of ``size`` bytes and sending it.
+PEER = """if True:
+    import json, socket, struct, sys, threading, zmq
+    from taskscope.tests.test_pool import batch, secure
+    from taskscope.remote.wire import MAGIC, frames
+    spec = json.loads(sys.argv[1])
+
+    def raw(port):
+        greeting = b"\\xff" + bytes(8) + b"\\x7f" + bytes([3, 0]) + b"CURVE".ljust(20, bytes(1)) + bytes(32)
+        try:
+            with socket.create_connection(("127.0.0.1", port)) as s:
+                s.sendall(greeting + b"\\x06" + struct.pack(">Q", spec["size"]) + b"\\x05HELLO")
+                s.sendall(bytes(spec["size"] - 6))
+                s.recv(1)
+        except OSError:
+            pass
+
+    if spec["raw"]:
+        print("ready", flush=True)
+        sys.stdin.readline()
+        port = int(spec["address"].rsplit(":", 1)[1])
+        threads = [threading.Thread(target=raw, args=(port,)) for _ in range(spec["raw"])]
+        for t in threads:
+            t.start()
+        print("sent", flush=True)
+        sys.stdin.readline()
+        sys.exit()
+    context = zmq.Context()
+    sock = context.socket(zmq.PUSH)
+    sock.setsockopt(zmq.SNDHWM, 1_000_000)
+    sock.setsockopt(zmq.LINGER, 0)
+    secure(sock, spec["credentials"])
+    sock.connect(spec["address"])
+    print("ready", flush=True)
+    while sys.stdin.readline():
+        if spec["size"]:
+            message = frames(b"junk" * (spec["size"] // 4))
+            for _ in range(spec["frames"]):
+                try:  # a peer refused in its handshake has no pipe left: a send would block
+                    sock.send_multipart(message, flags=zmq.NOBLOCK, copy=False)
+                except zmq.Again:
+                    pass
+        else:
+            message = batch("flood")
+            while True:
+                try:
+                    sock.send_multipart([MAGIC, message], flags=zmq.NOBLOCK)
+                except zmq.Again:
+                    pass
+        print("sent", flush=True)
+"""
+
+
+class Peer:
+    def __init__(self, receiver: Any, credentials: dict[str, str] | None, frames: int = 0, size: int = 0,
+                 raw: int = 0) -> None:
+        spec = {"address": receiver.address, "credentials": credentials, "frames": frames, "size": size, "raw": raw}
+        self.process = subprocess.Popen([sys.executable, "-c", PEER, json.dumps(spec)], text=True,
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        self.expect("ready")
+
+    def expect(self, line: str) -> None:
+        assert self.process.stdout is not None
+        assert self.process.stdout.readline().strip() == line
+
+    def go(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write("go\n")
+        self.process.stdin.flush()
+
+    def close(self) -> None:
+        self.process.kill()
+        self.process.wait()
+
+
+def rss(field: str = "VmRSS") -> int:
+    """This process's resident memory (``VmHWM``: its peak since :func:`reset_peak`), bytes."""
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) * 1024 for line in f if line.startswith(field + ":"))
+
+
+def reset_peak() -> int:
+    """Start measuring the peak RSS afresh (Linux: clear_refs 5); the RSS now."""
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    return rss()
+
+
+def hold_the_gil() -> int:
+    """What a busy cell does to the receiver's thread: one long C call, no GIL released
+    (ZeroMQ's own I/O thread, without the GIL, goes on reading the network meanwhile)."""
+    return sum(range(150_000_000))
+
+
 def test_the_receiver_takes_only_our_messages(fresh_runtime: Any) -> None:
     import pickle
 
     runtime.start()
     receiver = receivers.receiver()
-    assert receiver is not None
-    token = receiver.token.encode()
-    push(receiver.address, [wire.MAGIC, b"0" * len(token), batch("wrong token")])
-    push(receiver.address, [wire.MAGIC, token, pickle.dumps({"rows": []})])
-    push(receiver.address, [b"something else", token, batch("wrong magic")])
-    push(receiver.address, [wire.MAGIC, token, batch("accepted")])
+    assert receiver is not None and receiver.credentials["mechanism"] == "curve"
+    push(receiver, [wire.MAGIC, pickle.dumps({"rows": []})])
+    push(receiver, [b"something else", batch("wrong magic")])
+    push(receiver, [wire.MAGIC, b"an old token", batch("three frames")])
+    push(receiver, [wire.MAGIC, batch("accepted")])
     rows = wait_rows(lambda rs: any(r["msg"] == "accepted" for r in rs) and receiver.inbox.rejected == 3)
-    assert not any(r["msg"] in ("wrong token", "wrong magic") for r in rows)
+    assert not any(r["msg"] in ("wrong magic", "three frames") for r in rows)
     [accepted] = [r for r in rows if r["msg"] == "accepted"]
     assert (accepted["hostname"], accepted["pid"], accepted["worker"]) == ("elsewhere", 4242, "raw")
     rejected = [r for r in rows if r["source"] == "system" and "rejected" in r["msg"]]
-    assert rejected and "wrong token" in rejected[0]["msg"]
+    assert rejected and "1 rejected so far" in rejected[0]["msg"]
+
+
+def test_a_peer_without_the_sessions_key_gets_nothing_in(fresh_runtime: Any) -> None:
+    """Wrong-token 8 MiB frames used to be buffered whole (10,000 per connection) before
+    the token was looked at: sent while a cell held the GIL, they grew the kernel by GBs.
+    Now ZeroMQ refuses such a peer in its handshake: nothing it sends is read, and the
+    handshake itself takes no large command (frames are at most MAX_FRAME bytes)."""
+    runtime.start()
+    receiver = receivers.receiver()
+    assert receiver is not None
+    frames, size = 24, 8 * 1024 * 1024
+    peers = [Peer(receiver, None, frames, size),  # no key at all
+             Peer(receiver, wrong_keys(receiver), frames, size),  # the server's key, a wrong own key
+             Peer(receiver, None, size=size, raw=16)]  # 16 handshakes, each with an 8 MiB command
+    try:
+        before = reset_peak()
+        for peer in peers:
+            peer.go()
+        for peer in peers:
+            peer.expect("sent")
+        hold_the_gil()
+        deadline = time.monotonic() + 30
+        while receiver.inbox.refused < 1 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        grown = rss("VmHWM") - before
+    finally:
+        for peer in peers:
+            peer.close()
+    assert receiver.inbox.refused >= 1  # the keyed handshake was refused by our ZAP handler
+    assert (receiver.inbox.messages, receiver.inbox.rejected) == (0, 0)  # nothing came in
+    assert grown < 64 * 1024 * 1024, f"the kernel grew by {grown >> 20} MiB"  # 3 x 192 MiB were sent
+    push(receiver, [wire.MAGIC, batch("a keyed peer still gets in")])
+    rows = wait_rows(lambda rs: any(r["msg"] == "a keyed peer still gets in" for r in rs))
+    refused = [r for r in rows if r["source"] == "system" and "refused so far" in r["msg"]]
+    assert refused and "without this session's key" in refused[0]["msg"]
+
+
+def test_what_an_authenticated_peer_can_make_the_kernel_hold_is_bounded_in_bytes(fresh_runtime: Any) -> None:
+    """A keyed peer sends 48 frames of 8 MiB while the receiver's thread cannot run:
+    ZeroMQ holds at most RCVHWM + 1 of them (the rest wait in TCP and in the sender)."""
+    runtime.start()
+    receiver = receivers.receiver()
+    assert receiver is not None
+    frames, size = 48, 8 * 1024 * 1024
+    peer = Peer(receiver, receiver.credentials, frames, size)
+    try:
+        push(receiver, [wire.MAGIC, batch("connected")])
+        before = reset_peak()
+        peer.go()
+        peer.expect("sent")
+        hold_the_gil()
+        deadline = time.monotonic() + 60
+        while receiver.inbox.rejected < frames and time.monotonic() < deadline:
+            time.sleep(0.1)
+        grown = rss("VmHWM") - before
+    finally:
+        peer.close()
+    assert receiver.inbox.rejected == frames  # each came in (junk: rejected), in turn
+    bound = (receivers.RCVHWM + 1) * (wire.MAX_MESSAGE + 64) + 32 * 1024 * 1024
+    assert grown < bound, f"the kernel grew by {grown >> 20} MiB (bound {bound >> 20} MiB; 384 MiB were sent)"
+
+
+def test_stop_closes_the_socket_under_a_flood(fresh_runtime: Any) -> None:
+    """The receiver used to drain its socket before it looked at the stop flag: under a
+    flood, stop() gave up after 5 s and the port listened on."""
+    import socket
+
+    runtime.start()
+    receiver = receivers.receiver()
+    assert receiver is not None
+    peer = Peer(receiver, receiver.credentials)
+    try:
+        peer.go()
+        deadline = time.monotonic() + 60
+        while receiver.inbox.messages < 2000 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert receiver.inbox.messages >= 2000  # flooding
+        thread = receiver._thread
+        assert thread is not None
+        runtime.stop()
+        assert not thread.is_alive()
+        with socket.socket() as probe, pytest.raises(ConnectionRefusedError):
+            probe.connect(("127.0.0.1", receiver.bound_port))
+    finally:
+        peer.close()
+
+
+def test_plain_where_curve_is_missing_admits_only_the_password(fresh_runtime: Any) -> None:
+    """libzmq without CURVE: PLAIN with a password made per receiver, loopback only."""
+    runtime.start()
+    with pytest.raises(ValueError, match="PLAIN"):
+        receivers.ZmqReceiver("0.0.0.0", mechanism="plain")
+    receiver = receivers.ZmqReceiver(mechanism="plain")
+    receiver.start()
+    try:
+        push(receiver, [wire.MAGIC, batch("wrong password")], {**receiver.credentials, "password": "guess"})
+        push(receiver, [wire.MAGIC, batch("right password")])
+        wait_rows(lambda rs: any(r["msg"] == "right password" for r in rs))
+        assert receiver.inbox.refused >= 1 and receiver.inbox.messages == 1
+    finally:
+        receiver.stop()
 
 
 def test_the_receiver_refuses_messages_above_its_cap(fresh_runtime: Any) -> None:
@@ -315,8 +582,8 @@ def test_the_receiver_refuses_messages_above_its_cap(fresh_runtime: Any) -> None
     try:
         big = batch("x" * 50_000 + os.urandom(20_000).hex())
         assert len(big) > 4096
-        push(receiver.address, [wire.MAGIC, receiver.token.encode(), big])
-        push(receiver.address, [wire.MAGIC, receiver.token.encode(), batch("small after big")])
+        push(receiver, [wire.MAGIC, big])
+        push(receiver, [wire.MAGIC, batch("small after big")])
         rows = wait_rows(lambda rs: any(r["msg"] == "small after big" for r in rs))
         assert not any(r["msg"].startswith("xxxx") for r in rows)
     finally:

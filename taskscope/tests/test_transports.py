@@ -248,7 +248,7 @@ def test_the_client_preload_is_set_while_recording_and_removed_after(tmp_path: A
         again = dask.config.get("distributed.client.preload")
         ts.stop()
         print(json.dumps([during, env, after, again, dask.config.get("distributed.client.preload"),
-                          any(type(f).__name__ == "_ImportWatch" for f in sys.meta_path)]))
+                          any(type(f).__name__ == "ImportWatch" for f in sys.meta_path)]))
     """
     env = {**os.environ, "TASKSCOPE_HOME": str(tmp_path), "DASK_DISTRIBUTED__CLIENT__PRELOAD": '["mine"]'}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
@@ -429,9 +429,10 @@ def test_console_echoes_settle_held_fd_rows_and_odd_ones_are_ignored(monkeypatch
     assert set(console._expected) == {(2, "12:00:00 - distributed.worker - INFO - hello"), (2, "")}
 
 
-def test_a_drop_row_in_a_message_that_could_not_be_sent_is_made_again() -> None:
-    """A worker's drop rows are the kernel's only news of its drops: one lost with its
-    message comes again with the next, with that message's rows added and both reasons."""
+def test_every_message_carries_the_senders_running_drop_totals(fresh_runtime: Any) -> None:
+    """A worker's drops travel as running totals in every header, not as a row in one
+    message: the kernel says what is new, also after a message that was never sent, and
+    an empty message carries drops when there are no rows to send."""
 
     class Refusing(ListSink):
         refuse = 1
@@ -448,16 +449,47 @@ def test_a_drop_row_in_a_message_that_could_not_be_sent_is_made_again() -> None:
     try:
         for i in range(3):  # the third finds the queue full
             collector.offer(("row", record.system_row(f"row {i}", WIRE)))
-        collector.flush(10)  # 2 rows + "1 rows dropped": not sent
+        collector.flush(10)  # 2 rows: not sent
         collector.offer(("row", record.system_row("row 3", WIRE)))
         collector.flush(10)
+        collector.count_drop(4, "lost elsewhere")
+        collector.flush(10)  # no rows: an empty message with the totals
     finally:
         collector.stop(10)
-    rows = [row for message in sink.messages for row in finished(Inbox("test"), message)]
-    said = [r[5] for r in rows if "dropped" in r[5]]
-    assert said == ["3 rows dropped (queue full at 2 rows: 1; "
-                    "not sent: the connection to the kernel is busy or closed: 2)"]
-    assert [r[5] for r in rows if r[5].startswith("row ")] == ["row 3"] and collector.dropped == 3
+    headers = [decode(m) for m in sink.messages]
+    busy = "not sent: the connection to the kernel is busy or closed"
+    # at once after the unsent one, then with row 3, then for the 4, then the final message
+    assert [(h["m"], h["d"]) for h in headers] == [([], 3), (["row 3"], 3), ([], 7), ([], 7)]
+    assert headers[2]["dr"] == {"queue full at 2 rows": 1, busy: 2, "lost elsewhere": 4}
+    runtime.start()
+    inbox = Inbox("test")
+    for message in sink.messages:
+        inbox.receive(message)
+        runtime.flush()  # (news that wait together are said in one row)
+    runtime.stop()
+    said = [r for r in read_rows(runtime.store_path()) if "rows dropped" in r["msg"]]
+    assert [r["msg"] for r in said] == [f"3 rows dropped (queue full at 2 rows: 1; {busy}: 2)",
+                                        "4 rows dropped (lost elsewhere)"]
+    assert {(r["worker"], r["pid"]) for r in said} == {("w0", os.getpid())}
+    assert [json.loads(r["extra"])["dropped_total"] for r in said] == [3, 7]
+
+
+def test_a_senders_drops_are_told_though_the_kernel_dropped_its_message(fresh_runtime: Any) -> None:
+    """The kernel's queue refuses a message whole: the count of drops in its header is
+    not lost with it (the next header's total says it); odd totals are ignored."""
+    runtime.start(queue_size=100, flush_interval=30.0)
+    inbox = Inbox("test")
+    header = {**HEADER, "dr": {"queue full at 9 rows": 5}}
+    assert inbox.receive(encode({**header, "n": 1, "d": 5}, [wire_row(f"big {i}") for i in range(150)])) == 0
+    assert inbox.receive(encode({**HEADER, "n": 2, "d": "many", "dr": [1]}, [wire_row("odd")])) == 1
+    assert inbox.receive(encode({**header, "n": 3, "d": 7, "dr": {"queue full at 9 rows": 6, "busy": 1}},
+                                [wire_row("small")])) == 1
+    status = runtime.stop()
+    rows = read_rows(runtime.store_path())
+    said = [json.loads(r["extra"]) for r in rows if "rows dropped" in r["msg"] and r["worker"] == "tcp://w:1"]
+    assert sum(e["dropped"] for e in said) == 7 and said[-1]["dropped_total"] == 7
+    assert status["dropped"] == inbox.dropped == 150
+    assert [r["msg"] for r in rows if r["worker"] == "tcp://w:1" and "dropped" not in r["msg"]] == ["odd", "small"]
 
 
 def test_a_small_message_of_many_tiny_values_is_rejected_before_it_is_built() -> None:

@@ -7,10 +7,11 @@ dataset or a filtered view displayed twice shows what is there now.
 
 from __future__ import annotations
 
+import gc
 import os
 import sqlite3
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone, tzinfo
 from pathlib import Path
@@ -35,6 +36,13 @@ def _pandas() -> Any:
     import pandas
 
     return pandas
+
+
+def _numpy() -> Any:
+    """NumPy (pandas' own), imported on first use like pandas."""
+    import numpy
+
+    return numpy
 
 
 @lru_cache(maxsize=None)
@@ -89,21 +97,124 @@ def local_times(epochs: Any) -> pd.Series:
 # ---------------------------------------------------------------- frames
 
 
-def frame(rows: list[tuple[Any, ...]]) -> pd.DataFrame:
-    """Stored rows as a DataFrame with the record's columns and their declared dtypes
-    (:mod:`taskscope.record.columns`), also when empty."""
+def frame(rows: Iterable[tuple[Any, ...]]) -> pd.DataFrame:
+    """Stored rows (tuples in COLUMNS order) as a DataFrame with the record's columns and
+    their declared dtypes (:mod:`taskscope.record.columns`), also when empty."""
+    return _frame([list(rows)])
+
+
+def _frame(batches: Iterable[Sequence[tuple[Any, ...]]]) -> pd.DataFrame:
+    """Batches of stored rows (see :func:`query.read_batches`; a row without its extra kind
+    is read as if its extra were not known to be JSON) as :func:`frame`'s DataFrame.
+
+    Each batch becomes one 2-D object array (one pass over its values, in C) and, at once,
+    NumPy arrays for its numbers and parsed extras, so no row outlives its batch as a
+    tuple; each text column is joined from the batches' arrays at the end. Python's cyclic
+    garbage collector is paused meanwhile: the values are freed by their reference counts,
+    and its full passes over the growing number of parsed extras cost more than the read.
+    """
     pd = _pandas()
-    text = _text_dtype()
-    columns = list(zip(*rows)) if rows else [()] * len(RECORD)
-    data: dict[str, pd.Series] = {}
-    for column, values in zip(RECORD, columns):
-        if column.dtype == "datetime":
-            data[column.name] = local_times(values)
-        elif column.dtype == "json":
-            data[column.name] = pd.Series([query.parse_extra(v) for v in values], dtype=object)
-        else:
-            data[column.name] = pd.Series(values, dtype=text if column.dtype == "text" else column.dtype)
-    return pd.DataFrame(data, columns=list(COLUMNS))
+    width = len(RECORD)
+    blocks: list[Any] = []
+    native: list[list[Any]] = [[] for _ in RECORD]
+    with _collector_paused():
+        for batch in batches:
+            if not batch:
+                continue
+            block = _numpy().array(batch, dtype=object)
+            del batch
+            for i, column in enumerate(RECORD):
+                if column.dtype == "json":
+                    native[i].append(_extras(block[:, i], block[:, width] if block.shape[1] > width else None))
+                elif column.dtype in _NATIVE:
+                    native[i].append(_numbers(column.dtype, block[:, i]))
+                else:
+                    continue
+                block[:, i] = None  # its objects go now, while they are in the cache
+            blocks.append(block[:, :width])
+        data = {
+            column.name: _series(column.dtype, _joined(
+                [block[:, i] for block in blocks] if column.dtype == "text" else native[i]))
+            for i, column in enumerate(RECORD)
+        }
+        del blocks
+        return pd.DataFrame(data, columns=list(COLUMNS), copy=False)
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """``gc`` disabled for the block, enabled after it if it was before."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+#: For each numeric dtype, the NumPy dtype a batch is taken in, by what pandas infers of its
+#: values; any other mix (a NULL, a text in a number column) stays objects, converted by
+#: pandas as before (e.g. ints with NULLs to Int64 with NA).
+_NATIVE: dict[str, dict[str, str]] = {
+    "int64": {"integer": "int64"},
+    "Int64": {"integer": "int64"},
+    "datetime": {"floating": "float64", "integer": "float64", "mixed-integer-float": "float64"},
+}
+
+
+def _numbers(dtype: str, values: Any) -> Any:
+    """One batch of a numeric column (an object array): a NumPy array where every value is a
+    number of the column's kind (no NULL), else a copy of the objects."""
+    target = _NATIVE[dtype].get(_pandas().api.types.infer_dtype(values, skipna=False))
+    if target is not None:
+        try:
+            return values.astype(target)
+        except OverflowError:  # an int beyond int64: pandas says what it makes of it
+            pass
+    return values.copy()
+
+
+def _objects(values: Sequence[Any]) -> Any:
+    """The values as a 1-D object array (never nested, whatever they hold)."""
+    return _numpy().fromiter(values, dtype=object, count=len(values))
+
+
+def _extras(values: Any, kinds: Any) -> Any:
+    """One batch of ``extra`` (an object array) as parsed values: the JSON ones by a single
+    parse, the rest one by one (:func:`query.parse_extra`), NULL as None."""
+    np = _numpy()
+    out = np.array(values, dtype=object)
+    is_json = kinds == query.EXTRA_JSON if kinds is not None else np.zeros(len(out), dtype=bool)
+    at = np.flatnonzero(is_json)
+    parsed = query.parse_extras(out[at].tolist()) if len(at) else []
+    if parsed is None:
+        is_json[:] = False
+    elif len(at):
+        out[at] = _objects(parsed)
+    for i in np.flatnonzero(~is_json & (out != None)):  # noqa: E711 - elementwise
+        out[i] = query.parse_extra(out[i])
+    return out
+
+
+def _joined(parts: list[Any]) -> Any:
+    """A column's batches as one array (object, if their kinds differ); empty: no values."""
+    np = _numpy()
+    if not parts:
+        return np.empty(0, dtype=object)
+    return np.ascontiguousarray(parts[0]) if len(parts) == 1 else np.concatenate(parts)
+
+
+def _series(dtype: str, values: Any) -> pd.Series:
+    """A column's values as a Series of its declared dtype."""
+    pd = _pandas()
+    if dtype == "datetime":
+        return local_times(values)
+    if dtype == "json":
+        return pd.Series(values, dtype=object, copy=False)
+    if dtype == "Int64" and values.dtype.name == "int64":
+        return pd.Series(pd.arrays.IntegerArray(values, _numpy().zeros(len(values), dtype=bool)), copy=False)
+    return pd.Series(values, dtype=_text_dtype() if dtype == "text" else dtype, copy=False)
 
 
 def _merged(base: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
@@ -190,8 +301,9 @@ class Dataset:
         """
         view = self.filter(limit=limit, **filters) if (filters or limit is not None) else self
         with view.reading() as conn:
-            rows = [] if conn is None else query.select_rows(conn, view._filters, view._limit)
-        return frame(rows)
+            if conn is None:
+                return frame(())
+            return query.read_batches(conn, view._filters, view._limit, _frame)
 
     def tail(self, n: int = 10, **filters: Any) -> pd.DataFrame:
         """The newest ``n`` matching rows, oldest of them first."""

@@ -19,19 +19,29 @@ call" is exactly "every item before the marker".
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from ..record.rows import Caps, Row, system_row
 from .quiet import quiet_threads
 
+_get_ident = threading.get_ident
 Item = tuple[Any, ...]
 
 #: Why most drops happen (the emitting side found the queue full): the default reason.
 QUEUE_FULL = "queue full"
+
+#: What an emitting thread does when it finds the queue full (``start(overflow=...)``):
+#: wait until the writer has taken items, at most :data:`MAX_BLOCK` seconds, or drop.
+BLOCK, DROP = "block", "drop"
+OVERFLOWS = (BLOCK, DROP)
+#: The longest one emitting call waits for room. Past it the writer counts as stalled
+#: (a store that does not take rows): calls drop at once until it takes items again.
+MAX_BLOCK = 1.0
 Convert = Callable[[Item, Caps], Any]
 
 #: How each kind of item becomes a row, by the tag an item starts with. A tag (a str),
@@ -103,9 +113,7 @@ class Drops:
             reasons, self._reasons = self._reasons, Counter()
         said = {(f"queue full at {queue_size} rows" if why == QUEUE_FULL else why): n
                 for why, n in reasons.items()}
-        why = "; ".join(said) if len(said) == 1 else "; ".join(f"{why}: {n}" for why, n in said.items())
-        row = system_row(f"{new} rows dropped ({why})", caps,
-                         {"dropped": new, "dropped_total": total, "reasons": said})
+        row = drop_row(new, total, said, caps)
         self._last = (row, new, reasons)
         return row
 
@@ -125,6 +133,13 @@ class Drops:
 
     def after_fork_in_child(self) -> None:
         self._lock = threading.Lock()
+
+
+def drop_row(new: int, total: int, said: Mapping[str, int], caps: Caps, **extra: Any) -> Any:
+    """The SYSTEM row "N rows dropped (why: n; ...)"; ``said``: rows by reason, as told."""
+    why = "; ".join(said) if len(said) == 1 else "; ".join(f"{why}: {n}" for why, n in said.items())
+    return system_row(f"{new} rows dropped ({why})", caps,
+                      {"dropped": new, "dropped_total": total, "reasons": dict(said), **extra})
 
 
 class Pipeline(Protocol):
@@ -160,6 +175,7 @@ class Writer:
         max_batch: int = 10_000,
         caps: Caps = Caps(),
         queue: deque[Any] | None = None,
+        overflow: str = DROP,
     ) -> None:
         self.pipeline = pipeline
         self.queue: deque[Item | Marker] = deque() if queue is None else queue
@@ -169,8 +185,12 @@ class Writer:
         self.interval = interval
         self.max_batch = max_batch
         self.caps = caps
+        self.overflow = overflow
         self.error: str | None = None
         self.drops = Drops()
+        self._room = threading.Event()  # set by the writer thread whenever it took items
+        self._stalled = False  # a wait for room timed out; cleared when items are taken
+        self._ident: int | None = None  # the writer thread's (it never waits for itself)
         self.tick_hooks: list[Callable[[], None]] = []
         self._batch_lock = threading.Lock()
         self._batched_in = 0  # rows of batch items enqueued (under _batch_lock)
@@ -183,16 +203,38 @@ class Writer:
     # --- the emitting side (any thread) ------------------------------------------------
 
     def offer(self, item: Item) -> bool:
-        """Enqueue one item, or count it dropped when the queue is full. Never blocks."""
+        """Enqueue one item; when the queue is full, see :meth:`make_room`."""
         queue = self.queue
         waiting = len(queue)
-        if waiting >= self.queue_size:
-            self.drops.count()
+        if waiting >= self.queue_size and not self.make_room():
             return False
         queue.append(item)
         if waiting + 1 == self.wake_at:
             self.wake.set()
         return True
+
+    def make_room(self) -> bool:
+        """The queue is full: True once there is room for one more item.
+
+        With ``overflow="block"`` the calling thread waits (releasing the GIL, so the
+        writer runs at full speed) until the writer takes items, at most
+        :data:`MAX_BLOCK` seconds. Otherwise, past that bound, on the writer thread
+        itself, or when no writer runs: one item is counted dropped and False returned.
+        A ``KeyboardInterrupt`` while waiting counts the item dropped and goes on up.
+        """
+        if self.overflow == BLOCK and not self._stalled and _get_ident() != self._ident and self.running:
+            room = self._room
+            room.clear()
+            self.wake.set()
+            try:
+                if len(self.queue) < self.queue_size or room.wait(MAX_BLOCK):
+                    return True
+            except BaseException:
+                self.drops.count()
+                raise
+            self._stalled = True
+        self.drops.count()
+        return False
 
     def offer_many(self, items: Sequence[Item]) -> int:
         """Enqueue what fits of ``items``; the rest is counted dropped. How many went in."""
@@ -286,6 +328,9 @@ class Writer:
         self.queue = type(self.queue)()
         self.wake = threading.Event()
         self.drops.after_fork_in_child()
+        self._room = threading.Event()
+        self._stalled = False
+        self._ident = None
         self._batch_lock = threading.Lock()
         self._batched_in = self._batched_out = 0
         self._opened = threading.Event()
@@ -343,13 +388,22 @@ class Writer:
     # --- the writer thread -------------------------------------------------------------
 
     def _run(self) -> None:
-        """The writer thread: quiet for its whole life (its ident is reused after it ends)."""
-        ident = threading.get_ident()
+        """The writer thread: quiet for its whole life (its ident is reused after it ends).
+
+        It blocks SIGINT and SIGTERM, so the kernel delivers them to a thread that runs
+        Python's handlers: one delivered here left a pool child's main thread waiting on
+        its task queue's lock with the handler never run, and ``Pool.terminate`` (the end
+        of every ``with Pool()``) joined that child for ever.
+        """
+        if hasattr(signal, "pthread_sigmask"):
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+        ident = self._ident = threading.get_ident()
         quiet_threads.add(ident)
         try:
             self._serve()
         finally:
             quiet_threads.discard(ident)
+            self._room.set()  # nobody waits for a writer that is gone
 
     def _serve(self) -> None:
         """Open the pipeline, then drain every tick until asked to stop."""
@@ -398,6 +452,7 @@ class Writer:
             if type(item) is tuple:
                 items.append(item)
                 if len(items) >= self.max_batch:
+                    self._took()  # waiting threads refill while this batch is stored
                     self._send(items, report=False)
                     items = []
             elif isinstance(item, Marker):
@@ -407,10 +462,17 @@ class Writer:
                     self._send(items, final=item.action == "clear")
                     items = []
                     self._answer(item)
+        self._took()
         self._send(items, final=stop is not None)
         if stop is not None:
             stop.done.set()
         return stop is not None
+
+    def _took(self) -> None:
+        """Items were taken off the queue: wake the threads waiting for room."""
+        self._stalled = False
+        if not self._room.is_set():
+            self._room.set()
 
     def _send(self, items: list[Item], report: bool = True, final: bool = False) -> None:
         """One batch of ``items`` through the pipeline, with the drop report if ``report``."""

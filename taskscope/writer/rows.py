@@ -46,7 +46,8 @@ class Sink(Protocol):
 
 
 class RowPipeline:
-    """Rows into a :class:`Sink`, at most the writer's ``max_batch`` rows a transaction."""
+    """Rows into a :class:`Sink`, at most the writer's ``max_batch`` rows (and the sink's
+    ``rows_per_write``) a transaction."""
 
     def __init__(self, sink: Sink) -> None:
         self.sink = sink
@@ -104,7 +105,7 @@ class RowPipeline:
         if report is not None:
             rows.append(report)
         assert self._writer is not None
-        step = self._writer.max_batch
+        step = min(self._writer.max_batch, getattr(self.sink, "rows_per_write", self._writer.max_batch))
         for at in range(0, len(rows), step):
             self._write(rows[at:at + step] if len(rows) > step else rows, report)
 

@@ -157,7 +157,8 @@ describe('the generated record in the views', () => {
       library_level: 'WARNING',
       user_level: 'DEBUG',
       streams: true,
-      warnings: true
+      warnings: true,
+      pools: true
     });
   });
 });
