@@ -8,6 +8,8 @@ import * as path from 'path';
 import { expect, galata, IJupyterLabPageFixture, test } from '@jupyterlab/galata';
 import type { Locator, Page, TestInfo } from '@playwright/test';
 
+import { kernelIdle } from './panel-helpers';
+
 const ITEM = '.jp-NotebookPanel-toolbar .jp-taskscope-ToolbarItem';
 const STATUS_ITEM = '.jp-taskscope-StatusItem';
 const SHOTS = path.resolve(__dirname, '..', '..', 'test-results', 'screenshots');
@@ -20,19 +22,6 @@ const LOG_CELL = [
   "log.error('one error')",
   "print('printed line')"
 ].join('\n');
-
-/** Wait until the current notebook's kernel is connected and idle. */
-async function kernelIdle(page: Page): Promise<void> {
-  await page.waitForFunction(
-    () => {
-      const widget = (window as any).jupyterapp?.shell?.currentWidget;
-      const k = widget?.sessionContext?.session?.kernel;
-      return !!k && k.connectionStatus === 'connected' && k.status === 'idle';
-    },
-    undefined,
-    { timeout: 90000 }
-  );
-}
 
 function currentKernelId(page: Page): Promise<string> {
   return page.evaluate(

@@ -7,7 +7,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 
 import { expect, IJupyterLabPageFixture, JupyterLabPage } from '@jupyterlab/galata';
-import type { Locator, TestInfo } from '@playwright/test';
+import type { Locator, Page, TestInfo } from '@playwright/test';
 
 /** Fixed place for the screenshots a person looks at (gitignored). */
 export const SHOTS = path.resolve(__dirname, '..', '..', 'test-results', 'screenshots');
@@ -382,4 +382,17 @@ export async function dockPanel(
   }, mode);
   // the dock lays out on the next frames
   await page.waitForTimeout(300);
+}
+
+/** Wait until the current notebook's kernel is connected and idle (after a restart). */
+export async function kernelIdle(page: Page): Promise<void> {
+  await page.waitForFunction(
+    () => {
+      const widget = (window as any).jupyterapp?.shell?.currentWidget;
+      const k = widget?.sessionContext?.session?.kernel;
+      return !!k && k.connectionStatus === 'connected' && k.status === 'idle';
+    },
+    undefined,
+    { timeout: 90000 }
+  );
 }

@@ -9,6 +9,7 @@ import { expect, test } from '@jupyterlab/galata';
 
 import {
   activateNotebook,
+  kernelIdle,
   clickRow,
   dockPanel,
   gridLayout,
@@ -292,19 +293,6 @@ test.describe('Task logs panel', () => {
     );
   });
 });
-
-/** Wait until the current notebook's kernel is connected and idle (after a restart). */
-async function kernelIdle(page: any): Promise<void> {
-  await page.waitForFunction(
-    () => {
-      const widget = (window as any).jupyterapp?.shell?.currentWidget;
-      const k = widget?.sessionContext?.session?.kernel;
-      return !!k && k.connectionStatus === 'connected' && k.status === 'idle';
-    },
-    undefined,
-    { timeout: 90000 }
-  );
-}
 
 test.describe('Task logs panel across a kernel restart', () => {
   // galata's kernel tracking answers every POST under /api/kernels/ itself, which breaks
