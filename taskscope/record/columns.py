@@ -77,6 +77,10 @@ COLUMNS: tuple[Column, ...] = (
            "the Dask task key or pool task id running when it was emitted"),
     Column("extra", "TEXT", "json", "unknown", "row", "detail", "Extra",
            "structured fields, JSON"),
+    Column("action", "TEXT", "text", "string", "context", "detail", "Action",
+           "the innermost action open where it was emitted (docs/actions.md); empty outside any"),
+    Column("cell", "TEXT", "text", "string", "context", "detail", "Cell",
+           "the notebook cell that caused it: execution count, then ':' and the cell id when known"),
 )
 
 #: The column names in store order.
@@ -93,3 +97,41 @@ CONTEXT: tuple[str, ...] = tuple(column.name for column in COLUMNS if column.wir
 ORIGIN: tuple[str, ...] = tuple(column.name for column in COLUMNS if column.wire == "origin")
 
 BY_NAME: dict[str, Column] = {column.name: column for column in COLUMNS}
+
+
+#: One action (docs/actions.md): the ``actions`` table, ``dataset.actions()``'s columns
+#: and the front end's ``IAction``, in this order. ``action`` is the key.
+ACTION_COLUMNS: tuple[Column, ...] = (
+    Column("action", "TEXT PRIMARY KEY", "text", "string", "row", "grid", "Action",
+           "the action's id, unique in the session"),
+    Column("parent", "TEXT", "text", "string", "row", "detail", "Parent",
+           "the id of the action it ran inside; empty for a root (a cell, or code outside any)"),
+    Column("type", "TEXT", "text", "string", "row", "grid", "Type",
+           "what it is: a log_call function's name, ts.action's type, cell, dask:task, pool:task"),
+    Column("status", "TEXT", "text", "string", "row", "grid", "Status",
+           "started (not finished: still running, or its process died), succeeded or failed"),
+    Column("started", "REAL", "datetime", "number | null", "row", "grid", "Started",
+           "when it started, epoch seconds"),
+    Column("finished", "REAL", "datetime", "number | null", "row", "detail", "Finished",
+           "when it finished, epoch seconds; empty while started"),
+    Column("duration", "REAL", "float64", "number | null", "row", "grid", "Duration",
+           "seconds from start to finish; empty while started"),
+    Column("fields", "TEXT", "json", "unknown", "row", "grid", "Inputs",
+           "its inputs: log_call's arguments, ts.action's fields, JSON"),
+    Column("result", "TEXT", "json", "unknown", "row", "detail", "Result",
+           "log_call's return value, or the fields add_success_fields recorded, JSON"),
+    Column("error", "TEXT", "text", "string", "row", "detail", "Error",
+           "the exception of a failed action: type and message (the traceback is on its row)"),
+    Column("task", "TEXT", "text", "string", "row", "detail", "Task",
+           "the Dask task key or pool task id it ran in"),
+    Column("worker", "TEXT", "text", "string", "row", "detail", "Worker",
+           "Dask worker address or pool process name; empty in the kernel"),
+    Column("cell", "TEXT", "text", "string", "row", "detail", "Cell",
+           "the notebook cell that caused it (as the rows' cell column)"),
+    Column("hostname", "TEXT", "text", "string", "row", "detail", "Host", "the host it ran on"),
+    Column("pid", "INTEGER", "Int64", "number | null", "row", "detail", "Pid", "the process it ran in"),
+    Column("thread", "TEXT", "text", "string", "row", "detail", "Thread", "the thread it started in"),
+    Column("seq", "INTEGER", "Int64", "number | null", "row", "detail", "Seq",
+           "seq of its start row in the log table; empty for a cell (cells have no rows)"),
+)
+ACTION_NAMES: tuple[str, ...] = tuple(column.name for column in ACTION_COLUMNS)

@@ -22,12 +22,26 @@ LEVELS: tuple[tuple[str, int], ...] = (
 )
 
 USER, LIBRARY, RUNTIME, PRINT, SYSTEM_SOURCE = "user", "library", "runtime", "print", "system"
+#: An action's start and end rows (``ts.log_call``, ``ts.action``, Dask and pool tasks).
+ACTION_SOURCE = "action"
 #: Where a row comes from (the ``source`` column).
-SOURCES: tuple[str, ...] = (USER, LIBRARY, RUNTIME, PRINT, SYSTEM_SOURCE)
+SOURCES: tuple[str, ...] = (USER, LIBRARY, RUNTIME, PRINT, SYSTEM_SOURCE, ACTION_SOURCE)
+
+#: An action's ``status``: started (and not finished: running, or its process died).
+STARTED, SUCCEEDED, FAILED = "started", "succeeded", "failed"
+ACTION_STATUSES: tuple[str, ...] = (STARTED, SUCCEEDED, FAILED)
 
 #: The filters of ``dataset.get()``, the inline table and the log panel, in this order.
 FILTERS: tuple[str, ...] = (
     "logger", "level", "source", "task", "worker", "hostname", "text", "since", "until",
+)
+#: Row filters of ``dataset.get()`` beyond :data:`FILTERS` (the panel's filter bar has
+#: the others): the rows of one action (and the actions inside it), or of one cell.
+TRACE_FILTERS: tuple[str, ...] = ("action", "cell")
+#: The filters of ``dataset.actions()`` and ``dataset.tree()``: ``get()``'s (matched
+#: against the action's own start row; ``logger`` matches its type), and these.
+ACTION_FILTERS: tuple[str, ...] = (
+    *FILTERS, *TRACE_FILTERS, "type", "status", "parent", "min_duration",
 )
 
 #: A relative time ("30s", "10min", "1.5 hours"): amount, then unit (case-insensitive).
