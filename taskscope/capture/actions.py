@@ -178,8 +178,8 @@ def log_call(fn: Any = None, /, *, action_type: str | None = None,
     """Record each call of ``fn`` as an action: its inputs, result, duration and
     exception (re-raised unchanged). ``include_args``: only these arguments are kept;
     ``include_result=False``: the result is not kept. Plain and ``async def`` functions
-    and methods (``self``/``cls`` is not recorded). The type is the function's name
-    (qualified, without ``__main__.``) unless ``action_type`` says otherwise.
+    and methods (``self``/``cls`` is not recorded). The type is the function's qualified
+    name (``multiply``, ``Model.fit``) unless ``action_type`` says otherwise.
     """
     if fn is None:
         return functools.partial(log_call, action_type=action_type, include_args=include_args,
@@ -236,10 +236,10 @@ def _start(writer: Writer, kind: str, fields_of: Callable[..., dict[str, Any]],
 
 
 def _type_of(fn: Callable[..., Any]) -> str:
-    """``module.qualname`` of ``fn``, without ``__main__.`` (a notebook's functions)."""
-    module = getattr(fn, "__module__", "") or ""
+    """``fn``'s qualified name, as a reader names it: ``multiply``, ``Model.fit`` (no
+    module, nothing of the functions it was defined in)."""
     name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or safe.safe_repr(fn)
-    return name if module in ("", "__main__") or module.startswith("__main__") else f"{module}.{name}"
+    return name.rsplit("<locals>.", 1)[-1]
 
 
 def _fields_of(fn: Callable[..., Any], include: list[str] | tuple[str, ...] | None

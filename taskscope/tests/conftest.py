@@ -54,6 +54,16 @@ def read_rows(path: Path | str, where: str = "1=1", params: tuple[Any, ...] = ()
         conn.close()
 
 
+def read_actions(path: Path | str, where: str = "1=1") -> list[dict[str, Any]]:
+    """The actions table of a store file as dicts, in start order."""
+    conn = sqlite3.connect(path)
+    conn.row_factory = sqlite3.Row
+    try:
+        return [dict(r) for r in conn.execute(f"SELECT * FROM actions WHERE {where} ORDER BY started")]
+    finally:
+        conn.close()
+
+
 def read_meta(path: Path | str) -> dict[str, str]:
     """The meta table of a store file."""
     conn = sqlite3.connect(path)
@@ -107,9 +117,19 @@ class Kernel:
         name = os.path.basename(self.manager.connection_file)
         return name.removeprefix("kernel-").removesuffix(".json")
 
-    def execute(self, code: str, timeout: float = 60, **kwargs: Any) -> Execution:
-        """Run a cell; gather its iopub messages until the kernel is idle again."""
-        msg_id = self.client.execute(code, **kwargs)
+    def execute(self, code: str, timeout: float = 60, cell_id: str | None = None, **kwargs: Any) -> Execution:
+        """Run a cell; gather its iopub messages until the kernel is idle again.
+
+        ``cell_id``: sent as JupyterLab sends it (the request's ``metadata.cellId``).
+        """
+        if cell_id is None:
+            msg_id = self.client.execute(code, **kwargs)
+        else:
+            content = {"code": code, "silent": False, "store_history": True, "user_expressions": {},
+                       "allow_stdin": False, "stop_on_error": True, **kwargs}
+            msg = self.client.session.msg("execute_request", content, metadata={"cellId": cell_id})
+            self.client.shell_channel.send(msg)
+            msg_id = msg["header"]["msg_id"]
         reply = self.client.get_shell_msg(timeout=timeout)
         while reply["parent_header"].get("msg_id") != msg_id:
             reply = self.client.get_shell_msg(timeout=timeout)
@@ -138,9 +158,9 @@ class Kernel:
             raise RuntimeError(f"{expression!r} failed in the kernel: {result}")
         return json.loads(ast.literal_eval(result["data"]["text/plain"]))
 
-    def run_ok(self, code: str) -> Execution:
+    def run_ok(self, code: str, cell_id: str | None = None) -> Execution:
         """Execute ``code`` and fail the test if the cell raised."""
-        execution = self.execute(code)
+        execution = self.execute(code, cell_id=cell_id)
         assert execution.reply["content"]["status"] == "ok", execution.reply["content"]
         return execution
 
