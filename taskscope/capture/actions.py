@@ -26,7 +26,7 @@ from typing import Any, TypeVar, overload
 
 from ..record import context, safe
 from ..record.actions import DURATION, ERROR, FIELDS, PARENT, RESULT, STATUS
-from ..record.context import CURRENT, ROOT, Action, new_id
+from ..record.context import CURRENT, Action, new_id
 from ..record.rows import Caps, Row, make_row
 from ..record.vocabulary import ACTION_SOURCE, FAILED, STARTED, SUCCEEDED, USER
 from ..writer.core import Item, Writer, converter
@@ -102,9 +102,7 @@ class action(Action):
 
     def _open(self, writer: Writer, fields: dict[str, Any] | None) -> None:
         """Become the current action and queue the start item."""
-        outer = CURRENT.get()
-        if outer is None:
-            outer = ROOT[0]
+        outer = context.current()
         self.id = new_id()
         if outer is not None:
             self.parent, self.cell = outer.id, outer.cell

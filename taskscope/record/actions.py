@@ -8,6 +8,10 @@ from __future__ import annotations
 STATUS, PARENT, FIELDS, RESULT, ERROR, DURATION = (
     "action_status", "action_parent", "fields", "result", "error", "duration",
 )
+#: The action's type when it is not the row's logger (a Dask task's lifecycle rows).
+TYPE = "action_type"
+#: Added by the kernel to a remote task's rows: which run of the key it is (1, 2, ...).
+ATTEMPT = "attempt"
 #: How every action row's ``extra`` begins (the writer puts ``action_status`` first): a
 #: row of source ``action`` without it (say, a remote row cut to pieces) is left alone.
 EVENT_MARK = f'{{"{STATUS}": '

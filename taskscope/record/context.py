@@ -38,6 +38,9 @@ class Action:
         self.where = (id, cell)
 
 
+#: In a remote process, the action of the task running in this thread, if any (a Dask
+#: worker's ``TaskActions`` sets it; tasks run in the executor's threads, not our context).
+TASK_FALLBACK: list[Callable[[], Action | None] | None] = [None]
 #: The innermost action open in this context (None: the root applies).
 CURRENT: contextvars.ContextVar[Action | None] = contextvars.ContextVar("taskscope_action", default=None)
 #: The root of this process: the running cell's action in a kernel, else None. A list so
@@ -48,19 +51,23 @@ _get = CURRENT.get
 
 
 def current() -> Action | None:
-    """The innermost open action here, else the root (the running cell), else None."""
+    """The innermost open action here, else the running task's, else the root (the
+    running cell), else None."""
     action = _get()
-    return action if action is not None else ROOT[0]
+    if action is not None:
+        return action
+    fallback = TASK_FALLBACK[0]
+    if fallback is not None:
+        action = fallback()
+        if action is not None:
+            return action
+    return ROOT[0]
 
 
 def where() -> tuple[str, str]:
     """``(action id, cell)`` of a row emitted here now."""
-    action = _get()
-    if action is None:
-        action = ROOT[0]
-        if action is None:
-            return NOWHERE
-    return action.where
+    action = current()
+    return NOWHERE if action is None else action.where
 
 
 class _Ids:

@@ -49,6 +49,7 @@ from ..record.sources import mark_user_logger, on_mark
 from ..session import session as sessions
 from ..writer.quiet import quiet
 from .console import CONSOLE
+from .dask_actions import TaskActions, trace_submissions, untrace_submissions
 from .emitter import BatchSink, RemoteCapture, TaskTag, life_item, traceback_detail
 from .inbox import Inbox
 from .options import for_session
@@ -133,11 +134,14 @@ class WorkerCapture(WorkerPlugin):
         capture.start(f"Dask worker {worker.address}")
         self._capture = capture
         self._lifecycle = bool(self.options.get("lifecycle", True))
+        self._actions = TaskActions(_thread_state)
+        self._actions.install()
 
     def teardown(self, worker: Any) -> None:
         capture = getattr(self, "_capture", None)
         self._capture = None
         if capture is not None:
+            self._actions.uninstall()
             capture.stop(f"Dask worker {worker.address}")
 
     def transition(self, key: Any, start: str, finish: str, **kwargs: Any) -> None:
@@ -155,7 +159,8 @@ class WorkerCapture(WorkerPlugin):
             run_id = getattr(ts, "run_id", None)
             self._run_ids[key] = run_id
             self._began[key] = time.time()
-            capture.life(life_item("started", key, run_id))
+            where, envelope = self._actions.open(key, run_id, ts)
+            capture.life(life_item("started", key, run_id, where=where, envelope=envelope))
             return
         if start not in ("executing", "long-running", "cancelled", "resumed") or key not in self._run_ids:
             return
@@ -165,18 +170,22 @@ class WorkerCapture(WorkerPlugin):
         began = self._began.pop(key, time.time())
         ts = self._worker.state.tasks.get(key)
         duration = _duration(ts, began)
+        text = (getattr(ts, "exception_text", "") or "") if finish == "error" else ""
+        where, envelope = self._actions.close(key, finish != "memory", text or f"task {finish}")
         if finish == "memory":
-            capture.life(life_item("finished", key, run_id, duration=duration))
+            capture.life(life_item("finished", key, run_id, duration=duration, where=where, envelope=envelope))
         elif finish == "error":
-            text = getattr(ts, "exception_text", "") or ""
             capture.life(life_item(
                 "erred", key, run_id, levelno=logging.ERROR, duration=duration, exception=text,
                 detail=traceback_detail(text, getattr(ts, "traceback_text", "") or ""),
+                where=where, envelope=envelope,
             ))
         elif finish == "rescheduled":
-            capture.life(life_item("rescheduled", key, run_id, levelno=logging.WARNING, duration=duration))
+            capture.life(life_item("rescheduled", key, run_id, levelno=logging.WARNING, duration=duration,
+                                   where=where, envelope=envelope))
         else:
-            capture.life(life_item(f"ended ({finish})", key, run_id, duration=duration))
+            capture.life(life_item(f"ended ({finish})", key, run_id, duration=duration,
+                                   where=where, envelope=envelope))
 
 
 def _duration(ts: Any, began: float) -> float:
@@ -377,6 +386,7 @@ def attached() -> list[dict[str, Any]]:
 async def _attach(client: Any, options: Mapping[str, Any], auto: bool) -> dict[str, Any]:
     if sessions.current() is None:
         return {"attached": False, "reason": "not recording"}
+    trace_submissions()  # graphs sent while recording carry the action they were sent in
     with _lock:
         existing = _attachments.get(client.id) or next(
             (a for a in _attachments.values() if a.scheduler == _scheduler_address(client)
@@ -597,6 +607,7 @@ def attach_default() -> None:
 
 def detach_all() -> None:
     """At ``stop()``: detach every attached client (bounded by TIMEOUT each)."""
+    untrace_submissions()
     with _lock:
         items = list(_attachments.values())
     for attachment in items:

@@ -19,7 +19,7 @@ import os
 import sys
 import time
 import weakref
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Mapping
 from typing import Any
 
@@ -27,6 +27,7 @@ from ..capture.hooks import Capture
 from ..capture.logs import LOG_AT
 from ..record import safe
 from ..record.columns import CONTEXT
+from ..record.context import NOWHERE, Action
 from ..record.rows import HOSTNAME, Caps, WireRow, make_row, system_row
 from ..record.sources import RUNTIME, TASK_LOGGER, mark_user_logger
 from ..writer.core import CONVERTERS, DROP, QUEUE_FULL, Drops, Item, Writer, converter
@@ -34,8 +35,23 @@ from ..writer.quiet import quiet
 from .console import shared_streams
 from .wire import MAX_MESSAGE, VERSION, Columns, encode
 
-#: Where a row context (the CONTEXT fields, then the task's run_id) holds the task.
+#: Where a row context (the CONTEXT fields, then the task's run_id) holds the task; the
+#: action and cell follow it, last before the run_id.
 _TASK_AT = CONTEXT.index("task")
+assert CONTEXT[_TASK_AT + 1:] == ("action", "cell")
+
+#: The action of each run of a task here, by ``(key, run_id)``: a row of the task made
+#: outside any action of its own nests under it. Rows are built on the writer thread a
+#: little after the task ended, so entries stay (the oldest go past the bound).
+TASK_ACTIONS: OrderedDict[tuple[Any, Any], Action] = OrderedDict()
+MAX_TASK_ACTIONS = 65_536
+
+
+def remember_task_action(key: Any, run_id: Any, action: Action) -> None:
+    """Rows of ``key``'s run ``run_id`` without an action of their own belong to ``action``."""
+    TASK_ACTIONS[(key, run_id)] = action
+    if len(TASK_ACTIONS) > MAX_TASK_ACTIONS:
+        TASK_ACTIONS.popitem(last=False)
 
 
 # --- the task running in the emitting thread ---------------------------------------------
@@ -75,9 +91,22 @@ def tagging_queue(tag: TaskTag) -> deque:  # type: ignore[type-arg]
     return TaggingQueue()
 
 
-def _in_task(context: tuple[Any, ...], task: str, run_id: int | None) -> tuple[Any, ...]:
-    """``context`` (the CONTEXT fields, then run_id) of a row of ``task``'s run ``run_id``."""
-    return (*context[:_TASK_AT], task, *context[_TASK_AT + 1:-1], run_id)
+def _task_where(where: tuple[str, str], key: Any, run_id: Any) -> tuple[str, str]:
+    """A row's ``(action, cell)``: outside an action of its own, its task run's action."""
+    if where[0] or not TASK_ACTIONS or key is None:
+        return where
+    try:
+        action = TASK_ACTIONS.get((key, run_id))
+    except TypeError:  # an unhashable key
+        return where
+    return where if action is None else action.where
+
+
+def _in_task(context: tuple[Any, ...], task: str, run_id: int | None, key: Any = None) -> tuple[Any, ...]:
+    """``context`` (the CONTEXT fields, then run_id) of a row of ``task``'s run ``run_id``
+    (key ``key``)."""
+    where = _task_where(context[_TASK_AT + 1:-1], key, run_id)  # type: ignore[arg-type]
+    return (*context[:_TASK_AT], task, *where, run_id)
 
 
 def key_text(key: Any) -> str:
@@ -90,23 +119,24 @@ def _tagged_row(item: Item, caps: Caps) -> WireRow:
     """Convert (remote only): an item tagged with its task; its context gets the key and run_id."""
     _, key, run_id, inner = item
     context, created, msg, text, extra = CONVERTERS[inner[0]](inner, caps)
-    return (_in_task(context, key_text(key), run_id), created, msg, text, extra)
+    return (_in_task(context, key_text(key), run_id, key), created, msg, text, extra)
 
 
 @converter("tlog")
 def _task_log_row(item: Item, caps: Caps) -> WireRow:
     """Convert (remote only): a log record with the task running where it was emitted."""
     context, created, msg, text, extra = CONVERTERS["log"](item, caps)
-    key = item[LOG_AT["task"]]
-    return (_in_task(context, "" if key is None else key_text(key), item[LOG_AT["run_id"]]), created, msg, text, extra)
+    key, run_id = item[LOG_AT["task"]], item[LOG_AT["run_id"]]
+    task = "" if key is None else key_text(key)
+    return (_in_task(context, task, run_id, key), created, msg, text, extra)
 
 
 @converter("life")
 def _life_row(item: Item, caps: Caps) -> WireRow:
     """Convert: a task lifecycle event (started, finished, erred, ...) into a runtime row."""
-    _, created, levelno, event, key, run_id, thread, fields, detail = item
+    _, created, levelno, event, key, run_id, thread, fields, detail, where, envelope = item
     name = key_text(key)
-    extra = {"event": event, "key": name, **fields}
+    extra = {**envelope, "event": event, "key": name, **fields}  # the envelope first (store.actions)
     msg = f"task {name} {event}"
     if "duration" in fields:
         msg += f" in {fields['duration']:.3f} s"
@@ -114,15 +144,17 @@ def _life_row(item: Item, caps: Caps) -> WireRow:
         msg += f": {fields['exception']}"
     context, created, msg, text, extra_json = make_row(
         created, levelno, RUNTIME, TASK_LOGGER, msg, caps,
-        thread=thread, detail=detail, extra=safe.to_json(extra, caps.extra),
+        thread=thread, detail=detail, extra=safe.to_json(extra, caps.extra), where=where,
     )
     return (_in_task(context, name, run_id), created, msg, text, extra_json)
 
 
 def life_item(event: str, key: Any, run_id: int | None, *, levelno: int = logging.INFO,
-              thread: str = "", detail: str = "", **fields: Any) -> Item:
-    """The queue item of one task lifecycle event (built into a row on the writer)."""
-    return ("life", time.time(), levelno, event, key, run_id, thread, fields, detail)
+              thread: str = "", detail: str = "", where: tuple[str, str] = NOWHERE,
+              envelope: Mapping[str, Any] | None = None, **fields: Any) -> Item:
+    """The queue item of one task lifecycle event (built into a row on the writer);
+    ``where`` and ``envelope``: the task's action (see ``remote.dask_actions``)."""
+    return ("life", time.time(), levelno, event, key, run_id, thread, fields, detail, where, envelope or {})
 
 
 # --- the sink: batches to the kernel -------------------------------------------------------
@@ -314,9 +346,10 @@ class ColumnPipeline:
         cap = writer.caps.msg
         convert, add = writer.convert, columns.append
         # a log item's fields (capture.logs.LOG_ITEM), as locals: the loop runs per record
-        CREATED, LEVELNO, LEVEL, LOGGER, MSG, ARGS, THREAD, EXC_INFO, EXC_TEXT, STACK, EXTRA, SOURCE, TASK, RUN_ID = (
-            LOG_AT[name] for name in ("created", "levelno", "level", "logger", "msg", "args", "thread", "exc_info",
-                                      "exc_text", "stack_info", "extra", "source", "task", "run_id"))
+        CREATED, LEVELNO, LEVEL, LOGGER, MSG, ARGS, THREAD, EXC_INFO, EXC_TEXT, STACK, EXTRA, SOURCE, WHERE, TASK, \
+            RUN_ID = (LOG_AT[name] for name in (
+                "created", "levelno", "level", "logger", "msg", "args", "thread", "exc_info", "exc_text",
+                "stack_info", "extra", "source", "where", "task", "run_id"))
         for item in items:
             tag = item[0]
             if tag != "tlog" and tag != "log" or item[EXC_INFO] is not None or item[EXC_TEXT] is not None \
@@ -340,15 +373,17 @@ class ColumnPipeline:
             # The context as the item has it (a Dask key is a hashable tuple): its text
             # (key_text) is made once per context, not once per record.
             raw = (item[LEVEL], item[LEVELNO], item[SOURCE], item[LOGGER], item[THREAD], task, type(task),
-                   run_id)  # 1 == True
+                   run_id, item[WHERE])  # 1 == True
             try:
                 number = numbers.get(raw)
             except TypeError:  # an unhashable task key: no shortcut
                 raw, number = None, None
             if number is None:
+                where = _task_where(item[WHERE], task, run_id)
                 fields = {"level": item[LEVEL], "levelno": item[LEVELNO], "source": item[SOURCE],
                           "logger": item[LOGGER], "thread": item[THREAD] or "",
-                          "task": task if type(task) is str else "" if task is None else key_text(task)}
+                          "task": task if type(task) is str else "" if task is None else key_text(task),
+                          "action": where[0], "cell": where[1]}
                 context = (*(fields.get(name, "") for name in CONTEXT), run_id)  # once per context
                 number = index.get(context)
                 if number is None:

@@ -17,10 +17,10 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from ..record.actions import DURATION, ERROR, EVENT_MARK, FIELDS, PARENT, RESULT, STATUS
+from ..record.actions import ATTEMPT, DURATION, ERROR, EVENT_MARK, FIELDS, PARENT, RESULT, STATUS, TYPE
 from ..record.columns import ACTION_COLUMNS, AT
 from ..record.rows import Row
-from ..record.vocabulary import ACTION_SOURCE, STARTED
+from ..record.vocabulary import ACTION_SOURCE, RUNTIME, STARTED
 
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS actions(\n    "
@@ -50,13 +50,15 @@ _END = (
 )
 
 _SOURCE, _EXTRA = AT["source"], AT["extra"]
+#: The sources whose rows may be an action's: its own, and a Dask task's lifecycle rows.
+SOURCES = frozenset({ACTION_SOURCE, RUNTIME})
 
 
 def events_of(rows: Sequence[Row], first_seq: int) -> list[Event]:
     """The action events among ``rows``, stored from seq ``first_seq`` on (in order)."""
     events: list[Event] = []
     for at, row in enumerate(rows):
-        if row[_SOURCE] != ACTION_SOURCE:
+        if row[_SOURCE] not in SOURCES:
             continue
         extra = row[_EXTRA]
         if not extra or not extra.startswith(EVENT_MARK):
@@ -79,9 +81,12 @@ def _event(row: Row, extra: str, seq: int) -> Event | None:
     if not action or not isinstance(status, str):
         return None
     if status == STARTED:
+        fields = data.get(FIELDS)
+        if ATTEMPT in data and TYPE in data and isinstance(fields, dict):  # a task's run
+            fields[ATTEMPT] = data[ATTEMPT]
         return (
-            "start", action, _text(data.get(PARENT)), row[AT["logger"]], row[AT["created"]],
-            _json(data.get(FIELDS)), row[AT["task"]], row[AT["worker"]], row[AT["cell"]],
+            "start", action, _text(data.get(PARENT)), _text(data.get(TYPE)) or row[AT["logger"]],
+            row[AT["created"]], _json(fields), row[AT["task"]], row[AT["worker"]], row[AT["cell"]],
             row[AT["hostname"]], row[AT["pid"]], row[AT["thread"]], seq,
         )
     duration = data.get(DURATION)

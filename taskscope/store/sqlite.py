@@ -20,7 +20,6 @@ from pathlib import Path
 from ..record import safe
 from ..record.columns import AT, COLUMNS, FIELDS
 from ..record.rows import Row
-from ..record.vocabulary import ACTION_SOURCE
 from . import actions
 from .actions import Event
 
@@ -164,7 +163,7 @@ class Store:
         """One statement, or a transaction of several for more than :attr:`rows_per_write`
         or with actions."""
         step = self.rows_per_write
-        if ACTION_SOURCE in map(_source_of, rows):
+        if not actions.SOURCES.isdisjoint(map(_source_of, rows)):
             events = [*actions.events_of(rows, self._next_seq), *events]
         if len(rows) <= step and not events:
             return self._insert(rows)
