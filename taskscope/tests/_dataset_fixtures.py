@@ -27,7 +27,7 @@ def row(seq: int | None = None, **fields: Any) -> dict[str, Any]:
         "seq": seq, "created": BASE_TIME + (seq or 0), "level": level,
         "levelno": LEVELS.get(level, 20), "source": "user", "logger": "mylogger",
         "msg": f"message {seq}", "text": None, "hostname": "host-a", "pid": 4242,
-        "thread": "MainThread", "worker": "", "task": "", "extra": None,
+        "thread": "MainThread", "worker": "", "task": "", "extra": None, "action": "", "cell": "",
     }
     record.update(fields)
     if record["text"] is None:
