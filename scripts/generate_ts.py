@@ -87,6 +87,38 @@ def render() -> str:
     out += [
         "];",
         "",
+        "/** One action (docs/actions.md): `started`/`finished` in epoch seconds, `duration` in seconds. */",
+        "export interface IAction {",
+    ]
+    for column in columns.ACTION_COLUMNS:
+        out.append(f"  /** {column.doc} */")
+        out.append(f"  {column.name}: {column.ts};")
+    out += [
+        "}",
+        "",
+        "/** One column of an action, as the tree and the actions table show it. */",
+        "export interface IActionColumn {",
+        "  readonly name: keyof IAction;",
+        "  readonly shown: 'grid' | 'detail';",
+        "  readonly title: string;",
+        "  readonly doc: string;",
+        "}",
+        "",
+        "/** An action's columns, in the actions table's order. */",
+        "export const ACTION_COLUMNS: ReadonlyArray<IActionColumn> = [",
+    ]
+    for column in columns.ACTION_COLUMNS:
+        fields = {"name": column.name, "shown": column.shown, "title": column.title, "doc": column.doc}
+        out.append(f"  {_js(fields)},")
+    out += [
+        "];",
+        "",
+        "/** An action's status: started (not finished), succeeded or failed. */",
+        f"export const ACTION_STATUSES = {_js(list(vocabulary.ACTION_STATUSES))} as const;",
+        "",
+        "/** The filters of the kernel's actions and tree, in its order. */",
+        f"export const ACTION_FILTER_KEYS = {_js(list(vocabulary.ACTION_FILTERS))} as const;",
+        "",
         "/** taskscope's own rows have this level. */",
         f"export const SYSTEM_LEVEL = {vocabulary.SYSTEM};",
         "",

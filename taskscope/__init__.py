@@ -5,6 +5,12 @@
     log = ts.logger.getLogger("mylogger")
     log.info("some message")
     ts.logger.dataset.get(level="WARNING")
+
+    @ts.log_call                      # each call an action: inputs, result, duration
+    def multiply(a, b): ...
+    with ts.action("load", path=p):   # an action of your own
+        ...
+    ts.logger.dataset.tree()          # what the computation did, cell by cell
 """
 
 from __future__ import annotations
@@ -13,10 +19,15 @@ from typing import Any
 
 from ._version import __version__
 from . import logger, pool, runtime
+from .capture.actions import action, log_call
+from .record.context import preserve_context
 from .runtime import start, status, stop
 from .views.dataset import sessions
 
-__all__ = ["__version__", "attach", "detach", "logger", "pool", "runtime", "sessions", "start", "status", "stop"]
+__all__ = [
+    "__version__", "action", "attach", "detach", "log_call", "logger", "pool", "preserve_context", "runtime",
+    "sessions", "start", "status", "stop",
+]
 
 
 def attach(client: Any = None, **options: Any) -> Any:

@@ -45,10 +45,14 @@ export interface IRow {
   task: string;
   /** structured fields, JSON */
   extra: unknown;
+  /** the innermost action open where it was emitted (docs/actions.md); empty outside any */
+  action: string;
+  /** the notebook cell that caused it: execution count, then ':' and the cell id when known */
+  cell: string;
 }
 
 /** A row with every column empty: what fixtures and placeholders start from. */
-export const EMPTY_ROW: IRow = { seq: 0, created: 0, level: '', levelno: 0, source: '', logger: '', msg: '', text: '', hostname: '', pid: null, thread: '', worker: '', task: '', extra: null };
+export const EMPTY_ROW: IRow = { seq: 0, created: 0, level: '', levelno: 0, source: '', logger: '', msg: '', text: '', hostname: '', pid: null, thread: '', worker: '', task: '', extra: null, action: '', cell: '' };
 
 /** The record's columns, in the store's order. */
 export const COLUMNS: ReadonlyArray<IColumn> = [
@@ -66,7 +70,82 @@ export const COLUMNS: ReadonlyArray<IColumn> = [
   { name: 'worker', shown: 'grid', title: 'Worker', doc: 'Dask worker address or pool process name; empty in the kernel' },
   { name: 'task', shown: 'grid', title: 'Task', doc: 'the Dask task key or pool task id running when it was emitted' },
   { name: 'extra', shown: 'detail', title: 'Extra', doc: 'structured fields, JSON' },
+  { name: 'action', shown: 'detail', title: 'Action', doc: 'the innermost action open where it was emitted (docs/actions.md); empty outside any' },
+  { name: 'cell', shown: 'detail', title: 'Cell', doc: 'the notebook cell that caused it: execution count, then \':\' and the cell id when known' },
 ];
+
+/** One action (docs/actions.md): `started`/`finished` in epoch seconds, `duration` in seconds. */
+export interface IAction {
+  /** the action's id, unique in the session */
+  action: string;
+  /** the id of the action it ran inside; empty for a root (a cell, or code outside any) */
+  parent: string;
+  /** what it is: a log_call function's name, ts.action's type, cell, dask:task, pool:task */
+  type: string;
+  /** started (not finished: still running, or its process died), succeeded or failed */
+  status: string;
+  /** when it started, epoch seconds */
+  started: number | null;
+  /** when it finished, epoch seconds; empty while started */
+  finished: number | null;
+  /** seconds from start to finish; empty while started */
+  duration: number | null;
+  /** its inputs: log_call's arguments, ts.action's fields, JSON */
+  fields: unknown;
+  /** log_call's return value, or the fields add_success_fields recorded, JSON */
+  result: unknown;
+  /** the exception of a failed action: type and message (the traceback is on its row) */
+  error: string;
+  /** the Dask task key or pool task id it ran in */
+  task: string;
+  /** Dask worker address or pool process name; empty in the kernel */
+  worker: string;
+  /** the notebook cell that caused it (as the rows' cell column) */
+  cell: string;
+  /** the host it ran on */
+  hostname: string;
+  /** the process it ran in */
+  pid: number | null;
+  /** the thread it started in */
+  thread: string;
+  /** seq of its start row in the log table; empty for a cell (cells have no rows) */
+  seq: number | null;
+}
+
+/** One column of an action, as the tree and the actions table show it. */
+export interface IActionColumn {
+  readonly name: keyof IAction;
+  readonly shown: 'grid' | 'detail';
+  readonly title: string;
+  readonly doc: string;
+}
+
+/** An action's columns, in the actions table's order. */
+export const ACTION_COLUMNS: ReadonlyArray<IActionColumn> = [
+  { name: 'action', shown: 'grid', title: 'Action', doc: 'the action\'s id, unique in the session' },
+  { name: 'parent', shown: 'detail', title: 'Parent', doc: 'the id of the action it ran inside; empty for a root (a cell, or code outside any)' },
+  { name: 'type', shown: 'grid', title: 'Type', doc: 'what it is: a log_call function\'s name, ts.action\'s type, cell, dask:task, pool:task' },
+  { name: 'status', shown: 'grid', title: 'Status', doc: 'started (not finished: still running, or its process died), succeeded or failed' },
+  { name: 'started', shown: 'grid', title: 'Started', doc: 'when it started, epoch seconds' },
+  { name: 'finished', shown: 'detail', title: 'Finished', doc: 'when it finished, epoch seconds; empty while started' },
+  { name: 'duration', shown: 'grid', title: 'Duration', doc: 'seconds from start to finish; empty while started' },
+  { name: 'fields', shown: 'grid', title: 'Inputs', doc: 'its inputs: log_call\'s arguments, ts.action\'s fields, JSON' },
+  { name: 'result', shown: 'detail', title: 'Result', doc: 'log_call\'s return value, or the fields add_success_fields recorded, JSON' },
+  { name: 'error', shown: 'detail', title: 'Error', doc: 'the exception of a failed action: type and message (the traceback is on its row)' },
+  { name: 'task', shown: 'detail', title: 'Task', doc: 'the Dask task key or pool task id it ran in' },
+  { name: 'worker', shown: 'detail', title: 'Worker', doc: 'Dask worker address or pool process name; empty in the kernel' },
+  { name: 'cell', shown: 'detail', title: 'Cell', doc: 'the notebook cell that caused it (as the rows\' cell column)' },
+  { name: 'hostname', shown: 'detail', title: 'Host', doc: 'the host it ran on' },
+  { name: 'pid', shown: 'detail', title: 'Pid', doc: 'the process it ran in' },
+  { name: 'thread', shown: 'detail', title: 'Thread', doc: 'the thread it started in' },
+  { name: 'seq', shown: 'detail', title: 'Seq', doc: 'seq of its start row in the log table; empty for a cell (cells have no rows)' },
+];
+
+/** An action's status: started (not finished), succeeded or failed. */
+export const ACTION_STATUSES = ['started', 'succeeded', 'failed'] as const;
+
+/** The filters of the kernel's actions and tree, in its order. */
+export const ACTION_FILTER_KEYS = ['logger', 'level', 'source', 'task', 'worker', 'hostname', 'text', 'since', 'until', 'action', 'cell', 'type', 'status', 'parent', 'min_duration'] as const;
 
 /** taskscope's own rows have this level. */
 export const SYSTEM_LEVEL = 999;
@@ -82,7 +161,7 @@ export const LEVELS: ReadonlyArray<readonly [string, number]> = [
 ];
 
 /** Where a row comes from. */
-export const SOURCES = ['user', 'library', 'runtime', 'print', 'system'] as const;
+export const SOURCES = ['user', 'library', 'runtime', 'print', 'system', 'action'] as const;
 
 /** The filters the kernel takes, in its order. */
 export const FILTER_KEYS = ['logger', 'level', 'source', 'task', 'worker', 'hostname', 'text', 'since', 'until'] as const;

@@ -20,9 +20,13 @@ from contextlib import contextmanager
 from typing import Any
 
 from ..record import safe, sources
+from ..record.context import where as _where
 from ..record.rows import Caps, Row, make_row
+from ..record.vocabulary import SUCCEEDED
 from ..writer.core import Item, Writer, converter
 from ..writer.quiet import quiet, quiet_threads
+from . import actions
+from .cells import CellRoots
 from .logs import CaptureHandler, LevelGuard, LevelPolicy, format_exception, parse_level
 from .streams import FdWatch, StreamTee
 
@@ -68,14 +72,14 @@ def _find_module(filename: str) -> str:
 @converter("warning")
 def _warning_row(item: Item, caps: Caps) -> Row:
     """Convert: a shown warning into a WARNING row named after the warning's module."""
-    _, created, message, category, filename, lineno, thread = item
+    _, created, message, category, filename, lineno, thread, at = item
     name = getattr(category, "__name__", "Warning")
     logger = module_for_file(safe.safe_str(filename))
     msg = f"{name}: {safe.safe_str(message)}"
     where = f"{filename}:{lineno}"
     return make_row(
         created, logging.WARNING, sources.source_of(logger), logger, msg, caps, thread=thread,
-        detail=f"  {where}",
+        detail=f"  {where}", where=at,
         extra=safe.to_json({"category": name, "filename": safe.safe_str(filename), "lineno": lineno}, caps.extra),
     )
 
@@ -83,12 +87,12 @@ def _warning_row(item: Item, caps: Caps) -> Row:
 @converter("exception")
 def _exception_row(item: Item, caps: Caps) -> Row:
     """Convert: an uncaught exception into an ERROR row with its traceback."""
-    _, created, exc, logger, thread, extra = item
+    _, created, exc, logger, thread, extra, where = item
     name = type(exc).__name__
     msg = f"{name}: {safe.safe_str(exc)}" if not isinstance(exc, RecursionError) else f"{name}"
     return make_row(
         created, logging.ERROR, sources.source_of(logger), logger, msg, caps, thread=thread,
-        detail=format_exception(exc),
+        detail=format_exception(exc), where=where,
         extra=safe.to_json({"exception": name, **extra}, caps.extra),
     )
 
@@ -107,8 +111,11 @@ class Capture:
         exceptions: bool = True,
         nonpropagating: tuple[str, ...] = NONPROPAGATING,
         tag: Any = None,
+        cells: Callable[[tuple[Any, ...]], None] | None = None,
     ) -> None:
         self.writer = writer
+        #: ``note(event)`` of the actions table: each IPython cell becomes a root action.
+        self._cells = cells
         thresholds = {
             sources.USER: user_level,
             sources.LIBRARY: library_level,
@@ -138,6 +145,7 @@ class Capture:
             self._install_warnings()
         if self._want_exceptions:
             self._install_exceptions()
+        self._install_actions()  # last: a cell closes after the hooks above saw its end
         self.installed = True
 
     def _install_logging(self) -> None:
@@ -271,6 +279,19 @@ class Capture:
 
         self._on_event(shell, "pre_execute", pre_execute)
 
+    def _install_actions(self) -> None:
+        """``ts.action``/``ts.log_call`` write to this capture; IPython cells are roots."""
+        actions.bind(self.writer)
+        self._undo.append(lambda: actions.unbind(self.writer))
+        shell = _ipython_shell() if self._cells is not None else None
+        if shell is None or self._cells is None:
+            return
+        roots = CellRoots(shell, self._cells)
+        self._on_event(shell, "pre_run_cell", roots.pre_run_cell)
+        self._on_event(shell, "post_run_cell", roots.post_run_cell)
+        self._undo.append(lambda: roots.close(SUCCEEDED))
+        roots.open_running()
+
     def _install_warnings(self) -> None:
         """``warnings.showwarning`` chained: a WARNING row, then the display as before."""
         previous = warnings.showwarning
@@ -279,7 +300,7 @@ class Capture:
         def showwarning(message: Any, category: Any, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
             if capture.installed and _get_ident() not in quiet_threads:
                 capture.writer.offer(
-                    ("warning", _now(), message, category, filename, lineno, _current_thread().name)
+                    ("warning", _now(), message, category, filename, lineno, _current_thread().name, _where())
                 )
             with quiet():
                 previous(message, category, filename, lineno, file, line)
@@ -311,7 +332,7 @@ class Capture:
                 info = getattr(result, "info", None)
                 extra = {"execution_count": getattr(result, "execution_count", None),
                          "cell_id": getattr(info, "cell_id", None)}
-                capture.writer.offer(("exception", _now(), error, "__main__", _current_thread().name, extra))
+                capture.writer.offer(("exception", _now(), error, "__main__", _current_thread().name, extra, _where()))
             except Exception:  # noqa: BLE001
                 pass
 
@@ -330,7 +351,7 @@ class Capture:
         def excepthook(etype: type[BaseException], value: BaseException, tb: Any) -> None:
             if capture.installed:
                 try:
-                    capture.writer.offer(("exception", _now(), value, "__main__", _current_thread().name, {}))
+                    capture.writer.offer(("exception", _now(), value, "__main__", _current_thread().name, {}, _where()))
                 except Exception:  # noqa: BLE001
                     pass
             with quiet():

@@ -17,12 +17,11 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from ..record import safe, sources
+from ..record import context, safe, sources
 from ..record.rows import Caps, Row, make_row
 from ..writer.core import Item, Writer, converter
-from ..writer.quiet import quiet, quiet_threads
+from ..writer.quiet import quiet, quiet_threads, quietly
 
-_get_ident = threading.get_ident
 _now = time.time
 _current_thread = threading.current_thread
 
@@ -60,16 +59,8 @@ def _frozen(args: tuple[Any, ...]) -> bool:
 
 
 def _format_now(msg: object, args: Any) -> str:
-    """``msg % args`` on the emitting thread, quiet: what a ``__str__`` logs or prints
-    meanwhile is not captured (no re-entry, no recursion through our handler)."""
-    ident = _get_ident()
-    if ident in quiet_threads:
-        return safe.format_message(msg, args)
-    quiet_threads.add(ident)
-    try:
-        return safe.format_message(msg, args)
-    finally:
-        quiet_threads.discard(ident)
+    """``msg % args`` on the emitting thread, quiet (see :func:`quietly`)."""
+    return quietly(safe.format_message, msg, args)
 
 
 def _extra_fields(attrs: dict[str, Any]) -> dict[str, Any] | None:
@@ -82,7 +73,7 @@ def _extra_fields(attrs: dict[str, Any]) -> dict[str, Any] | None:
 #: add the task's key and run_id): what the handler takes off the record on the hot path.
 LOG_ITEM: tuple[str, ...] = (
     "tag", "created", "levelno", "level", "logger", "msg", "args", "thread", "pid",
-    "exc_info", "exc_text", "stack_info", "extra", "source", "task", "run_id",
+    "exc_info", "exc_text", "stack_info", "extra", "source", "where", "task", "run_id",
 )
 #: Where each field sits in a log item.
 LOG_AT: dict[str, int] = {name: i for i, name in enumerate(LOG_ITEM)}
@@ -92,7 +83,7 @@ LOG_AT: dict[str, int] = {name: i for i, name in enumerate(LOG_ITEM)}
 def _record_row(item: Item, caps: Caps) -> Row:
     """Convert: a snapshot of a LogRecord into a row (on the writer thread)."""
     (_, created, levelno, levelname, name, msg, args, thread, process,
-     exc_info, exc_text, stack_info, extra, source) = item[:LOG_AT["task"]]
+     exc_info, exc_text, stack_info, extra, source, where) = item[:LOG_AT["task"]]
     return make_row(
         created, levelno, source, name, safe.format_message(msg, args), caps,
         thread=thread or "",
@@ -100,6 +91,7 @@ def _record_row(item: Item, caps: Caps) -> Row:
         extra=safe.to_json(extra, caps.extra) if extra else None,
         level=levelname,
         pid=process,
+        where=where,
     )
 
 
@@ -213,6 +205,7 @@ def _handle_for(handler: CaptureHandler, tag: Any) -> Callable[[logging.LogRecor
     tag_name = "log" if tag is None else "tlog"  # "tlog": a "log" item + (task key, run_id)
     append = deque.append  # the plain one: a remote queue's own append would tag the item again
     immutable = _IMMUTABLE_ARGS
+    current, root, nowhere = context.CURRENT.get, context.ROOT, context.NOWHERE
 
     def handle(rec: logging.LogRecord) -> bool:
         try:
@@ -235,10 +228,14 @@ def _handle_for(handler: CaptureHandler, tag: Any) -> Callable[[logging.LogRecor
                                                         and (len(args) == 2 or _frozen(args))))):
                     msg, args = _format_now(msg, args), None
                 attrs = rec.__dict__
+                action = current()
+                if action is None:
+                    action = root[0]
                 item: Item = (  # LOG_ITEM
                     tag_name, rec.created, levelno, rec.levelname, name, msg, args,
                     rec.threadName, rec.process, rec.exc_info, rec.exc_text, rec.stack_info,
                     None if len(attrs) == _PLAIN_RECORD_SIZE else _extra_fields(attrs), source,
+                    nowhere if action is None else action.where,
                 )
                 if local is not None:  # flat, not nested: the cyclic GC untracks it in one pass
                     key = getattr(local, attr, None)

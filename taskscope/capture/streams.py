@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from ..record import safe, sources
+from ..record.context import where as _where
 from ..record.rows import Caps, Row, make_row
 from ..writer.core import Item, Writer, converter
 from ..writer.quiet import quiet_threads
@@ -28,10 +29,10 @@ _current_thread = threading.current_thread
 @converter("line")
 def _line_row(item: Item, caps: Caps) -> Row:
     """Convert: one complete output line into a row (``dropped``: characters cut already)."""
-    _, created, stream, levelno, line, thread, dropped = item
+    _, created, stream, levelno, line, thread, dropped, where = item
     return make_row(
         created, levelno, sources.PRINT, stream, terminal_line(line), caps,
-        thread=thread, dropped=dropped,
+        thread=thread, dropped=dropped, where=where,
     )
 
 
@@ -136,7 +137,8 @@ class StreamTee:
 def _line_item(tee: StreamTee | dict[str, Any], line: str, thread: str | None, dropped: int) -> Item:
     """The queue item of one complete output line."""
     own = tee if isinstance(tee, dict) else vars(tee)
-    return ("line", _now(), own["stream"], own["levelno"], line, thread or _current_thread().name, dropped)
+    return ("line", _now(), own["stream"], own["levelno"], line, thread or _current_thread().name, dropped,
+            _where())
 
 
 def _line_writer(own: dict[str, Any]) -> tuple[Callable[[str], Any], Callable[..., None]]:
@@ -149,6 +151,7 @@ def _line_writer(own: dict[str, Any]) -> tuple[Callable[[str], Any], Callable[..
     stream: str = own["stream"]
     levelno: int = own["levelno"]
     queue, queue_size, wake_at, wake = writer.queue, writer.queue_size, writer.wake_at, writer.wake
+    where = _where
 
     def write(text: str) -> Any:
         """Write through, then keep the text: the hot path of every ``print``.
@@ -194,7 +197,8 @@ def _line_writer(own: dict[str, Any]) -> tuple[Callable[[str], Any], Callable[..
             waiting = len(queue)
             if waiting >= queue_size and not writer.make_room():
                 continue
-            queue.append(("line", _now(), stream, levelno, line, thread or _current_thread().name, dropped))
+            queue.append(("line", _now(), stream, levelno, line, thread or _current_thread().name, dropped,
+                          where()))
             if waiting + 1 == wake_at:
                 wake.set()
         if rest:

@@ -16,6 +16,7 @@ from typing import Any, Mapping
 
 from . import safe
 from .columns import AT
+from .context import NOWHERE
 from .sources import SYSTEM_LOGGER, SYSTEM_SOURCE, source_of
 from .vocabulary import START_OPTIONS, SYSTEM
 
@@ -38,7 +39,7 @@ class Caps:
 
 #: A row as a remote process (a Dask worker, a pool child) builds it when its caps say
 #: ``wire``: ``(context, created, msg, text, extra)``, the context being
-#: ``(level, levelno, source, logger, thread, task, run_id)``: what most rows of a batch
+#: ``(level, levelno, source, logger, thread, task, action, cell, run_id)``: what most rows of a batch
 #: share, sent once per batch. ``text`` is None where it would be just the line (no
 #: traceback): the kernel writes it. hostname, pid and worker are the sender's, sent
 #: once per message.
@@ -87,12 +88,14 @@ def make_row(
     pid: int | None = None,
     worker: str = "",
     task: str = "",
+    where: tuple[str, str] = NOWHERE,
     dropped: int = 0,
 ) -> Row:
     """A row in :data:`~taskscope.record.columns.FIELDS` order, message and text cut to
     ``caps``: the one place a row tuple is put together field by field.
 
     Strings may hold lone surrogates: the store escapes them only in a batch that has one.
+    ``where`` is ``(action, cell)`` (:func:`taskscope.record.context.where` at the call).
     ``dropped`` counts characters already cut off the end of ``msg``. With ``caps.wire``
     the row is a :data:`WireRow` instead.
     """
@@ -101,13 +104,13 @@ def make_row(
         msg = safe.cut(msg, caps.msg, dropped)
     if caps.wire:
         text = safe.cut(line_text(created, name, logger, msg, detail), caps.text) if detail else None
-        return ((name, levelno, source, logger, thread, task, None), created, msg, text, extra)
+        return ((name, levelno, source, logger, thread, task, *where, None), created, msg, text, extra)
     text = line_text(created, name, logger, msg, detail)
     if len(text) > caps.text:
         text = safe.cut(text, caps.text)
     return (
         created, name, levelno, source, logger, msg, text,
-        hostname, os.getpid() if pid is None else pid, thread, worker, task, extra,
+        hostname, os.getpid() if pid is None else pid, thread, worker, task, extra, *where,
     )
 
 
@@ -143,6 +146,7 @@ def row_from_dict(data: Mapping[str, Any], caps: Caps) -> Row:
         pid=_int(data.get("pid"), os.getpid()),
         worker=safe.safe_str(data.get("worker") or ""),
         task=safe.safe_str(data.get("task") or ""),
+        where=(safe.safe_str(data.get("action") or ""), safe.safe_str(data.get("cell") or "")),
     )
     if isinstance(text, str) and text:
         row = replace(row, text=safe.cut(text, caps.text))

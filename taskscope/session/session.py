@@ -79,6 +79,11 @@ class Session:
         """A SYSTEM row: taskscope telling what it did."""
         self.writer.offer_own(("row", system_row(msg, self.writer.caps, extra)))
 
+    def note_action(self, event: tuple[Any, ...]) -> None:
+        """An action event with no row of its own (a cell's start or end, see
+        ``store.actions.Event``): into the actions table with the next batch."""
+        self.rows.note(event)
+
     def add_row_filter(self, row_filter: RowFilter) -> None:
         """Let ``row_filter`` see each batch before it is stored (idempotent)."""
         self.rows.add_filter(row_filter)
@@ -141,6 +146,7 @@ class Session:
             streams=options["streams"],
             warnings_=options["warnings"],
             exceptions=options["exceptions"],
+            cells=self.note_action,
         )
         try:
             capture.install()
@@ -178,7 +184,7 @@ class _NoStore:
     def open(self) -> None:
         raise RuntimeError("no store configured")
 
-    def write(self, rows: Sequence[Any]) -> tuple[int, int]:
+    def write(self, rows: Sequence[Any], events: Sequence[Any] = ()) -> tuple[int, int]:
         raise RuntimeError("no store configured")
 
     def clear(self) -> None:

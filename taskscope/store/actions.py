@@ -17,6 +17,7 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from ..record.actions import DURATION, ERROR, EVENT_MARK, FIELDS, PARENT, RESULT, STATUS
 from ..record.columns import ACTION_COLUMNS, AT
 from ..record.rows import Row
 from ..record.vocabulary import ACTION_SOURCE, STARTED
@@ -26,14 +27,6 @@ SCHEMA = (
     + ",\n    ".join(f"{column.name} {column.sql}" for column in ACTION_COLUMNS)
     + "\n);\nCREATE INDEX IF NOT EXISTS actions_parent ON actions(parent, started);\n"
 )
-
-#: The keys of an action row's ``extra`` (its envelope): what the actions table reads.
-STATUS, PARENT, FIELDS, RESULT, ERROR, DURATION = (
-    "action_status", "action_parent", "fields", "result", "error", "duration",
-)
-#: How every action row's ``extra`` begins (the writer puts ``action_status`` first): a
-#: row of source ``action`` without it (say, a remote row cut to pieces) is left alone.
-EVENT_MARK = f'{{"{STATUS}": '
 
 #: ``("start", action, parent, type, started, fields, task, worker, cell, hostname, pid,
 #: thread, seq)`` or ``("end", action, status, finished, duration, result, error)``;

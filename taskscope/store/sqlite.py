@@ -14,17 +14,22 @@ import time
 import uuid
 from collections.abc import Mapping, Sequence
 from itertools import chain
+from operator import itemgetter
 from pathlib import Path
 
 from ..record import safe
-from ..record.columns import COLUMNS, FIELDS
+from ..record.columns import AT, COLUMNS, FIELDS
 from ..record.rows import Row
+from ..record.vocabulary import ACTION_SOURCE
+from . import actions
+from .actions import Event
 
 #: The tables, from the record's declaration (:mod:`taskscope.record.columns`).
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS rows(\n    "
     + ",\n    ".join(f"{column.name} {column.sql}" for column in COLUMNS)
     + "\n);\nCREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);\n"
+    + actions.SCHEMA
 )
 
 #: Secondary indexes. Paging is by ``seq`` (the rowid: free); W2 measures what these cost.
@@ -118,6 +123,7 @@ class Store:
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA busy_timeout=5000")
         conn.executescript(SCHEMA)
+        _add_missing_columns(conn)
         for name in self._indexes:
             conn.execute(INDEXES[name])
         conn.executemany("INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)", self._meta.items())
@@ -137,33 +143,39 @@ class Store:
         stored = int(found[0]) if found else 1
         return max(stored, highest + 1), highest
 
-    def write(self, rows: Sequence[Row]) -> tuple[int, int]:
+    def write(self, rows: Sequence[Row], events: Sequence[Event] = ()) -> tuple[int, int]:
         """Store ``rows`` in one transaction (two right after a clear); the (first, last)
         seq they got. Up to :attr:`rows_per_write` rows is one statement: the fewest
-        times the writer lets go of the GIL.
+        times the writer lets go of the GIL. The actions among them (their start and end
+        rows) and ``events`` (actions without rows: cells) go into the actions table in
+        the same transaction.
 
         A batch with a lone surrogate somewhere (UTF-8 cannot hold it) is cleaned and
         written again: the fast path never scans strings.
         """
-        if not rows:
+        if not rows and not events:
             return (self._next_seq, self._next_seq - 1)
         try:
-            return self._write(rows)
+            return self._write(rows, events)
         except UnicodeEncodeError:
-            return self._write([clean_row(row) for row in rows])
+            return self._write([clean_row(row) for row in rows], [clean_row(event) for event in events])
 
-    def _write(self, rows: Sequence[Row]) -> tuple[int, int]:
-        """One statement, or a transaction of several for more than :attr:`rows_per_write`."""
+    def _write(self, rows: Sequence[Row], events: Sequence[Event]) -> tuple[int, int]:
+        """One statement, or a transaction of several for more than :attr:`rows_per_write`
+        or with actions."""
         step = self.rows_per_write
-        if len(rows) <= step:
+        if ACTION_SOURCE in map(_source_of, rows):
+            events = [*actions.events_of(rows, self._next_seq), *events]
+        if len(rows) <= step and not events:
             return self._insert(rows)
         conn = self._connection()
         before = self._next_seq, self._numbered
         conn.execute("BEGIN")
         try:
-            first, last = self._insert(rows[:step])
+            first, last = self._insert(rows[:step]) if rows else (self._next_seq, self._next_seq - 1)
             for at in range(step, len(rows), step):
                 last = self._insert(rows[at:at + step])[1]
+            actions.upsert(conn, events)
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -201,6 +213,7 @@ class Store:
         conn = self._connection()
         conn.execute("BEGIN")
         conn.execute("DELETE FROM rows")
+        conn.execute("DELETE FROM actions")
         self._save_next_seq(conn)
         conn.execute("COMMIT")
         self._numbered = False
@@ -225,6 +238,17 @@ class Store:
         if self._conn is None:
             raise RuntimeError("store is not open")
         return self._conn
+
+
+_source_of = itemgetter(AT["source"])
+
+
+def _add_missing_columns(conn: sqlite3.Connection) -> None:
+    """A file written before a column existed gets it (NULL in its old rows)."""
+    have = {row[1] for row in conn.execute("PRAGMA table_info(rows)")}
+    for column in COLUMNS:
+        if column.name not in have:
+            conn.execute(f"ALTER TABLE rows ADD COLUMN {column.name} {column.sql}")
 
 
 #: One padding row's values (all NULL: skipped by the INSERT's WHERE).

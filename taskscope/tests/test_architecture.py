@@ -159,11 +159,12 @@ def test_the_typescript_columns_are_generated_from_the_declaration() -> None:
 
 
 def test_the_generated_typescript_names_every_declared_column() -> None:
-    from taskscope.record.columns import NAMES
+    """The row's columns, then the action's, each in declaration order."""
+    from taskscope.record.columns import ACTION_NAMES, NAMES
 
     text = (ROOT / "src" / "generated" / "record.ts").read_text(encoding="utf-8")
     listed = re.findall(r"\{ name: '(\w+)'", text)
-    assert tuple(listed) == NAMES
+    assert tuple(listed) == NAMES + ACTION_NAMES
 
 
 def test_the_settings_schema_defaults_match_the_start_options() -> None:

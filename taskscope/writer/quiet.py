@@ -8,7 +8,8 @@ on the hot path.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from typing import Any, TypeVar
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 quiet_threads: set[int] = set()
@@ -24,5 +25,21 @@ def quiet() -> Iterator[None]:
     quiet_threads.add(ident)
     try:
         yield
+    finally:
+        quiet_threads.discard(ident)
+
+
+T = TypeVar("T")
+
+
+def quietly(fn: Callable[..., T], *args: Any) -> T:
+    """``fn(*args)`` with this thread quiet: what a ``__repr__`` or ``__str__`` logs or
+    prints meanwhile is not captured (no re-entry, no recursion through our handler)."""
+    ident = threading.get_ident()
+    if ident in quiet_threads:
+        return fn(*args)
+    quiet_threads.add(ident)
+    try:
+        return fn(*args)
     finally:
         quiet_threads.discard(ident)

@@ -8,10 +8,10 @@ follow every commit.
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from operator import itemgetter
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..record.columns import AT
 from ..record.rows import Row
@@ -39,7 +39,7 @@ class Sink(Protocol):
     """Where rows are written (a :class:`taskscope.store.sqlite.Store`)."""
 
     def open(self) -> None: ...
-    def write(self, rows: Sequence[Row]) -> tuple[int, int]: ...
+    def write(self, rows: Sequence[Row], events: Sequence[tuple[Any, ...]] = ()) -> tuple[int, int]: ...
     def clear(self) -> None: ...
     def close(self) -> None: ...
     def forget(self) -> None: ...
@@ -61,6 +61,8 @@ class RowPipeline:
         self.filters: list[RowFilter] = []
         self._subscribers: list[Subscriber] = []
         self._writer: Writer | None = None
+        #: Action events without rows (cells), written with the next batch (any thread appends).
+        self._notes: deque[tuple[Any, ...]] = deque()
 
     @property
     def where(self) -> str:
@@ -77,6 +79,10 @@ class RowPipeline:
     def unsubscribe(self, callback: Subscriber) -> None:
         """Stop calling ``callback``; unknown callbacks are ignored."""
         self._subscribers = [s for s in self._subscribers if s != callback]
+
+    def note(self, event: tuple[Any, ...]) -> None:
+        """An action event for the actions table, stored with the next batch."""
+        self._notes.append(event)
 
     def add_filter(self, row_filter: RowFilter) -> None:
         """Let ``row_filter`` see (and hold back) each batch before it is written."""
@@ -106,8 +112,11 @@ class RowPipeline:
             rows.append(report)
         assert self._writer is not None
         step = min(self._writer.max_batch, getattr(self.sink, "rows_per_write", self._writer.max_batch))
+        events = self._take_notes()
+        if events and not rows:
+            self._write_events(events)
         for at in range(0, len(rows), step):
-            self._write(rows[at:at + step] if len(rows) > step else rows, report)
+            self._write(rows[at:at + step] if len(rows) > step else rows, report, events if at == 0 else [])
 
     def clear(self) -> None:
         self.sink.clear()
@@ -124,14 +133,26 @@ class RowPipeline:
 
     # --- inside ----------------------------------------------------------------------------
 
-    def _write(self, rows: list[Row], report: Row | None) -> None:
+    def _take_notes(self) -> list[tuple[Any, ...]]:
+        notes, popleft = self._notes, self._notes.popleft
+        return [popleft() for _ in range(len(notes))] if notes else []
+
+    def _write_events(self, events: list[tuple[Any, ...]]) -> None:
+        """Action events alone (a cell with no rows yet)."""
+        try:
+            self.sink.write([], events)
+        except Exception as exc:  # noqa: BLE001 - lose the events, not the thread
+            assert self._writer is not None
+            self._writer.error = f"{type(exc).__name__}: {exc}"
+
+    def _write(self, rows: list[Row], report: Row | None, events: list[tuple[Any, ...]]) -> None:
         """Commit one batch, count it and tell subscribers; a failed write counts as drops."""
         if not rows:
             return
         writer = self._writer
         assert writer is not None
         try:
-            first, last = self.sink.write(rows)
+            first, last = self.sink.write(rows, events) if events else self.sink.write(rows)
         except Exception as exc:  # noqa: BLE001 - e.g. disk full: lose this batch, not the thread
             writer.error = f"{type(exc).__name__}: {exc}"
             with_report = report is not None and rows[-1] is report and writer.drops.is_last_report(report)
