@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 from eliottree import get_theme, render_tasks, tasks_from_iterable
 
-from taskscope.record.columns import ACTION_NAMES, COLUMNS, FIELDS
+from taskscope.record.columns import ACTION_NAMES, COLUMNS
 from taskscope.record.rows import Caps, Row, make_row, replace
 from taskscope.record.vocabulary import ACTION_FILTERS, ACTION_SOURCE
 from taskscope.store import action_query, actions, query
@@ -35,10 +35,8 @@ META = {"session_id": "s-actions", "kernel_id": "", "started": str(B), "hostname
 
 def _row(created: float, msg: str, *, logger: str = "app", source: str = "user", levelno: int = 20,
          action: str = "", cell: str = "", extra: dict[str, Any] | None = None, **more: Any) -> Row:
-    row = make_row(created, levelno, source, logger, msg, Caps(), thread="MainThread",
-                   extra=json.dumps(extra) if extra is not None else None, hostname="host-a", pid=42, **more)
-    row = row + ("",) * (len(FIELDS) - len(row))  # a make_row that does not fill action and cell yet
-    return replace(row, action=action, cell=cell)
+    return make_row(created, levelno, source, logger, msg, Caps(), thread="MainThread", where=(action, cell),
+                    extra=json.dumps(extra) if extra is not None else None, hostname="host-a", pid=42, **more)
 
 
 def _start(created: float, kind: str, action: str, parent: str, fields: dict[str, Any], **more: Any) -> Row:
@@ -54,19 +52,12 @@ def _end(created: float, kind: str, action: str, status: str, duration: float, c
 
 
 def write_actions(path: Path, rows: list[Row], events: list[actions.Event] = ()) -> Path:
-    """Store ``rows`` with the store's writer, then fold their action events (and
-    ``events``) into the actions table in one transaction, as the writer does."""
+    """Store ``rows`` with the store's writer: it folds their action events (and
+    ``events``, a cell's) into the actions table in the rows' transaction."""
     store = Store(path, META)
     store.open()
-    first, _last = store.write(rows)
+    store.write(rows, events)
     store.close()
-    conn = sqlite3.connect(path)
-    try:
-        conn.executescript(actions.SCHEMA)
-        with conn:
-            actions.upsert(conn, [*events, *actions.events_of(rows, first)])
-    finally:
-        conn.close()
     return path
 
 
@@ -385,15 +376,53 @@ def test_a_store_from_before_actions_reads_as_having_none(tmp_path: Path) -> Non
 
 
 def test_a_store_with_the_columns_but_no_actions_table_matches_the_named_action(tmp_path: Path) -> None:
-    path = tmp_path / "half.sqlite"
-    store = Store(path, META)
-    store.open()
-    store.write(ROWS)
-    store.close()
+    path = write_actions(tmp_path / "half.sqlite", ROWS)
+    conn = sqlite3.connect(path)
+    with conn:
+        conn.execute("DROP TABLE actions")
+    conn.close()
     half = ds.Dataset(path)
-    if action_query.has_actions(sqlite3.connect(path)):  # the writer side makes the table itself
-        assert seqs(half, action="a2") == [4, 5, 6]
-    else:
-        assert seqs(half, action="a2") == [4, 5, 6] and seqs(half, action="a1") == [2, 3, 7]
-        assert half.actions().empty
+    with query.connection(path) as read:
+        assert not action_query.has_actions(read)
+    assert seqs(half, action="a2") == [4, 5, 6] and seqs(half, action="a1") == [2, 3, 7]  # no nesting known
+    assert half.actions().empty and len(half.tree()) == 0
     assert seqs(half, cell="c1") == [2, 3, 4, 5, 6, 7, 8]
+
+
+# ---------------------------------------------------------------- with the real writer
+
+
+def test_actions_recorded_by_the_runtime_read_back_as_a_tree(fresh_runtime: Any, tmp_path: Path) -> None:
+    """ts.action and ts.log_call in a live session, read by actions(), tree(), get(action=)."""
+    import taskscope as ts
+
+    @ts.log_call
+    def double(x: int) -> int:
+        ts.logger.getLogger("views.live").info("doubling %d", x)
+        return 2 * x
+
+    ts.start()
+    try:
+        with ts.action("outer", n=2):
+            double(3)
+            with pytest.raises(KeyError):
+                with ts.action("lookup", key="k"):
+                    raise KeyError("k")
+        data = ts.logger.dataset
+        frame = data.actions(type=["outer", "*double", "lookup"])
+        assert frame["type"].str.rpartition(".")[2].tolist() == ["outer", "double", "lookup"]
+        outer, dbl, lookup = frame["action"].tolist()
+        assert frame["parent"].tolist()[1:] == [outer, outer]
+        assert frame["status"].tolist() == ["succeeded", "succeeded", "failed"]  # pytest.raises kept outer
+        assert frame["result"].iloc[1] == 6 and frame["error"].iloc[2].startswith("KeyError")
+        assert data.get(action=dbl, source="user")["msg"].tolist() == ["doubling 3"]
+        assert "doubling 3" in data.get(action=outer)["msg"].tolist()
+        tree = data.tree(type="lookup")
+        chain = [(node["type"], node["failed_chain"]) for node, _depth, _last in tree.walk()]
+        assert chain[-2:] == [("outer", True), ("lookup", True)]
+        out = io.StringIO()
+        data.to_eliot(out, action=outer)
+        tasks = list(tasks_from_iterable(json.loads(line) for line in out.getvalue().splitlines()))
+        assert len(tasks) == 1  # one root, the two actions and the row below it
+    finally:
+        ts.stop()
