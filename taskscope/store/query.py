@@ -15,6 +15,14 @@ Filters (all optional, combined with AND):
 - ``since`` (inclusive), ``until`` (exclusive): a datetime (naive means local time), a
   pandas Timestamp, a date (local midnight), epoch seconds, a timedelta or a string such as
   ``"10min"``/``"2h"``/``"30s"``/``"1d"`` (that long ago), ``"now"``, or an ISO datetime.
+- ``action`` (:data:`TRACE_FILTERS`): an action id or a list of them: the rows of those
+  actions and of every action nested below them (the ``actions`` table's parent links).
+- ``cell``: a cell, as the ``cell`` column holds it (``"<execution count>:<cell id>"``):
+  an execution count (``3`` or ``"3"``) matches ``"3"`` and ``"3:<any id>"``, a cell id
+  the part after the ``:``, ``"3:<id>"`` just that. A list is OR.
+
+A store written before a column or the ``actions`` table existed reads a filter on it as
+matching nothing (``action``, ``cell``), never as an error.
 """
 
 from __future__ import annotations
@@ -34,14 +42,21 @@ from pathlib import Path
 from typing import Any, Iterator, NamedTuple, TypeVar
 
 from ..record.columns import NAMES as COLUMNS
-from ..record.vocabulary import DURATION, FILTERS, SOURCES, SYSTEM as SYSTEM_LEVEL, UNIT_SECONDS
+from ..record.vocabulary import (
+    DURATION, FILTERS, SOURCES, SYSTEM as SYSTEM_LEVEL, TRACE_FILTERS, UNIT_SECONDS,
+)
 
 __all__ = [
     "COLUMNS", "FILTERS", "MAX_PAGE_ROWS", "SYSTEM_LEVEL", "Where", "check_keys", "check_limit", "connect",
     "connection", "count", "empty_page", "has_rows_table", "is_int", "json_safe", "level_number", "parse_extra",
     "query_page", "read_meta", "read_batches", "row_dict", "select_rows", "seq_index", "to_epoch", "where",
-    "BATCH_ROWS", "EXTRA_JSON", "parse_extras",
+    "BATCH_ROWS", "EXTRA_JSON", "parse_extras", "ROW_FILTERS", "FilterKeyError", "Clause", "glob_clause",
+    "exact_clause", "level_clause", "text_clause", "time_clause", "cell_clause", "duration_seconds",
+    "fetchall", "has_table", "table_columns", "select_list", "combine", "action_tree_clause",
 ]
+
+#: Every filter ``get()`` takes: :data:`FILTERS` and the trace filters (``action``, ``cell``).
+ROW_FILTERS: tuple[str, ...] = (*FILTERS, *TRACE_FILTERS)
 
 MAX_PAGE_ROWS = 10_000
 #: Rows a reader takes from the cursor at a time (:func:`read_batches`): few enough that
@@ -63,6 +78,14 @@ class Where(NamedTuple):
 
     sql: str
     params: list[Any]
+
+
+#: A filter's SQL: ``clause(value, filter name)``.
+Clause = Callable[[Any, str], Where]
+
+
+class FilterKeyError(TypeError, ValueError):
+    """A filter name that is not one: a TypeError (a wrong keyword), and a ValueError."""
 
 
 # ---------------------------------------------------------------- value parsing
@@ -133,10 +156,9 @@ def _string_epoch(value: str, name: str, now: float) -> float:
     text = value.strip()
     if text.lower() == "now":
         return now
-    match = _DURATION.match(text)
-    if match:
-        amount, unit = float(match.group(1)), match.group(2).lower()
-        return now - amount * UNIT_SECONDS["ms" if unit == "ms" else unit[0]]
+    seconds = _duration_text(text)
+    if seconds is not None:
+        return now - seconds
     iso = text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text
     try:
         return _datetime_epoch(datetime.fromisoformat(iso))
@@ -145,6 +167,33 @@ def _string_epoch(value: str, name: str, now: float) -> float:
             f"{name}: cannot read {value!r} as a time; use e.g. '10min', '2h', '30s', '1d', "
             "an ISO datetime such as '2024-05-01 12:30', a datetime or epoch seconds"
         ) from None
+
+
+def _duration_text(text: str) -> float | None:
+    """``"10min"``, ``"2 s"``, ``"10ms"`` (the DURATION grammar) as seconds; None if not one."""
+    match = _DURATION.match(text)
+    if not match:
+        return None
+    amount, unit = float(match.group(1)), match.group(2).lower()
+    return amount * UNIT_SECONDS["ms" if unit == "ms" else unit[0]]
+
+
+def duration_seconds(value: Any, name: str = "min_duration") -> float:
+    """A length of time as seconds >= 0: a number of seconds, a timedelta or a string such
+    as ``"10ms"``, ``"2s"``, ``"1.5 min"``."""
+    if isinstance(value, timedelta):
+        seconds: float | None = value.total_seconds()
+    elif isinstance(value, numbers.Real) and not isinstance(value, bool):
+        seconds = float(value)
+    elif isinstance(value, str):
+        seconds = _duration_text(value)
+        if seconds is None:
+            raise ValueError(f"{name}: cannot read {value!r} as a duration; use e.g. '10ms', '2s', '1min' or seconds")
+    else:
+        raise TypeError(f"{name} must be seconds, a timedelta or a string like '10ms', not {type(value).__name__}")
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ValueError(f"{name} must be a finite duration >= 0, got {value!r}")
+    return seconds
 
 
 def _strings(value: Any, name: str) -> list[str]:
@@ -170,7 +219,7 @@ def _glob_pattern(pattern: str) -> str:
     return pattern.replace("[", "[[]")
 
 
-def _glob_clause(column: str) -> Callable[[Any, str], Where]:
+def glob_clause(column: str) -> Callable[[Any, str], Where]:
     def clause(value: Any, name: str) -> Where:
         parts, params = [], []
         for pattern in _strings(value, name):
@@ -189,7 +238,7 @@ def _glob_clause(column: str) -> Callable[[Any, str], Where]:
     return clause
 
 
-def _exact_clause(column: str, allowed: Iterable[str] | None = None) -> Callable[[Any, str], Where]:
+def exact_clause(column: str, allowed: Iterable[str] | None = None) -> Callable[[Any, str], Where]:
     def clause(value: Any, name: str) -> Where:
         values = _strings(value, name)
         if allowed is not None:
@@ -207,11 +256,11 @@ def _checked_choice(value: str, allowed: Iterable[str], name: str) -> str:
     return choice
 
 
-def _level_clause(value: Any, name: str) -> Where:
+def level_clause(value: Any, name: str) -> Where:
     return Where("levelno >= ?", [level_number(value, name)])
 
 
-def _text_clause(value: Any, name: str) -> Where:
+def text_clause(value: Any, name: str) -> Where:
     if not isinstance(value, str):
         raise TypeError(f"{name} must be a string, not {type(value).__name__}")
     if not value:
@@ -227,50 +276,108 @@ def _text_clause(value: Any, name: str) -> Where:
     return Where("(ts_icontains(msg, ?) OR ts_icontains(text, ?))", [needle, needle])
 
 
-def _time_clause(operator: str) -> Callable[[Any, str], Where]:
+def time_clause(operator: str, column: str = "created") -> Clause:
     def clause(value: Any, name: str) -> Where:
-        return Where(f"created {operator} ?", [to_epoch(value, name)])
+        return Where(f"{column} {operator} ?", [to_epoch(value, name)])
+
+    return clause
+
+
+def cell_clause(column: str = "cell") -> Clause:
+    """A cell as the module docstring says: ``"3"`` is ``"3"`` or ``"3:*"``, a cell id the
+    part after the ``:``, ``"3:<id>"`` exactly that."""
+    def clause(value: Any, name: str) -> Where:
+        many = value if isinstance(value, (list, tuple, set, frozenset)) else [value]
+        parts, params = [], []
+        for cell in _strings([str(int(v)) if is_int(v) else v for v in many], name):
+            if ":" in cell or not cell:
+                parts.append(f"{column} = ?")
+                params.append(cell)
+            elif cell.isdigit():  # an execution count, with or without the cell id after it
+                parts.append(f"({column} = ? OR substr({column}, 1, ?) = ?)")
+                params.extend([cell, len(cell) + 1, f"{cell}:"])
+            else:  # a cell id
+                parts.append(f"substr({column}, instr({column}, ':') + 1) = ? AND instr({column}, ':')")
+                params.append(cell)
+        return Where("(" + " OR ".join(f"({part})" for part in parts) + ")", params)
 
     return clause
 
 
 _CLAUSES: dict[str, Callable[[Any, str], Where]] = {
-    "logger": _glob_clause("logger"),
-    "level": _level_clause,
-    "source": _exact_clause("source", SOURCES),
-    "task": _glob_clause("task"),
-    "worker": _exact_clause("worker"),
-    "hostname": _exact_clause("hostname"),
-    "text": _text_clause,
-    "since": _time_clause(">="),
-    "until": _time_clause("<"),
+    "logger": glob_clause("logger"),
+    "level": level_clause,
+    "source": exact_clause("source", SOURCES),
+    "task": glob_clause("task"),
+    "worker": exact_clause("worker"),
+    "hostname": exact_clause("hostname"),
+    "text": text_clause,
+    "since": time_clause(">="),
+    "until": time_clause("<"),
 }
 
 
-def check_keys(filters: Mapping[str, Any], what: str = "filter") -> None:
-    """Raise TypeError naming any key that is not a filter."""
-    unknown = [key for key in filters if key not in _CLAUSES]
+def check_keys(filters: Mapping[str, Any], what: str = "filter", valid: tuple[str, ...] = ROW_FILTERS) -> None:
+    """Raise :class:`FilterKeyError` naming any key that is not one of ``valid``."""
+    if not isinstance(filters, Mapping):
+        raise TypeError(f"filters must be a mapping of filter names to values, not {type(filters).__name__}")
+    unknown = [key for key in filters if key not in valid]
     if unknown:
-        raise TypeError(
-            f"unknown {what} {', '.join(map(repr, unknown))}; valid filters: {', '.join(FILTERS)}"
+        raise FilterKeyError(
+            f"unknown {what} {', '.join(map(repr, unknown))}; valid filters: {', '.join(valid)}"
         )
 
 
-def where(filters: Mapping[str, Any]) -> Where:
-    """Validate filters and build their SQL condition; ``None`` values are left out."""
-    if not isinstance(filters, Mapping):
-        raise TypeError(f"filters must be a mapping of filter names to values, not {type(filters).__name__}")
-    check_keys(filters)
+def combine(filters: Mapping[str, Any], clauses: Mapping[str, Clause]) -> Where:
+    """The AND of ``clauses[key](value)`` for each filter given (None values left out)."""
     parts: list[str] = []
     params: list[Any] = []
-    for key in FILTERS:
+    for key, clause in clauses.items():
         value = filters.get(key)
         if value is None:
             continue
-        clause = _CLAUSES[key](value, key)
-        parts.append(clause.sql)
-        params.extend(clause.params)
+        part = clause(value, key)
+        parts.append(part.sql)
+        params.extend(part.params)
     return Where(" AND ".join(parts) or "1", params)
+
+
+def where(filters: Mapping[str, Any], conn: sqlite3.Connection | None = None) -> Where:
+    """Validate filters and build their SQL condition over ``rows``; ``None`` values are
+    left out. With the store's connection, the trace filters fit what it holds (an older
+    store has no ``action``/``cell`` column or ``actions`` table: they match nothing);
+    without one, the condition is for a store of today's schema."""
+    check_keys(filters)
+    return combine(filters, {**_CLAUSES, **_trace_clauses(conn)})
+
+
+def _trace_clauses(conn: sqlite3.Connection | None) -> dict[str, Clause]:
+    """The ``action`` and ``cell`` clauses for this store."""
+    columns = set(COLUMNS) if conn is None else table_columns(conn, "rows")
+    action: Clause
+    if "action" not in columns:
+        action = _nothing
+    elif conn is None or has_table(conn, "actions"):
+        action = action_tree_clause
+    else:  # the column without the table: just the actions named
+        action = exact_clause("action")
+    return {"action": action, "cell": cell_clause() if "cell" in columns else _nothing}
+
+
+def _nothing(value: Any, name: str) -> Where:
+    """A filter on what this store does not hold: no row matches it."""
+    return Where("0", [])
+
+
+def action_tree_clause(value: Any, name: str) -> Where:
+    """Rows of the named actions and of every action nested below them (the recursive CTE
+    follows ``actions.parent``, indexed)."""
+    ids = _strings(value, name)
+    seeds = ", ".join("(?)" for _ in ids)
+    return Where(
+        "action IN (WITH RECURSIVE below(id) AS (VALUES " + seeds
+        + " UNION SELECT actions.action FROM actions JOIN below ON actions.parent = below.id)"
+        " SELECT id FROM below)", ids)
 
 
 def check_limit(limit: Any, name: str = "limit", maximum: int | None = None) -> int | None:
@@ -343,7 +450,7 @@ def connection(conn_or_path: sqlite3.Connection | str | Path) -> Iterator[sqlite
         conn.close()
 
 
-def _fetchall(conn: sqlite3.Connection, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+def fetchall(conn: sqlite3.Connection, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
     """Run a query; text that is not valid UTF-8 is decoded with replacement, not fatal."""
     return _decoding(conn, lambda: conn.execute(sql, params).fetchall())
 
@@ -366,15 +473,30 @@ def _decoding(conn: sqlite3.Connection, read: Callable[[], T]) -> T:
 
 def has_rows_table(conn: sqlite3.Connection) -> bool:
     """False for a store the writer has created but not yet given its schema."""
-    found = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'rows'")
+    return has_table(conn, "rows")
+
+
+def has_table(conn: sqlite3.Connection, name: str) -> bool:
+    """Has the store this table (an older one may lack a table added since)?"""
+    found = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,))
     return found.fetchone() is not None
 
 
+def table_columns(conn: sqlite3.Connection, table: str) -> set[str]:
+    """The columns a table of this store has (none if it has no such table)."""
+    return {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+
+
+def select_list(conn: sqlite3.Connection, table: str, names: Iterable[str]) -> list[str]:
+    """``names`` as a SELECT names them from ``table``; one the store lacks reads as NULL
+    (a session written before that column was declared still opens)."""
+    have = table_columns(conn, table)
+    return [name if name in have else f"NULL AS {name}" for name in names]
+
+
 def _columns(conn: sqlite3.Connection) -> list[str]:
-    """Every column in COLUMNS order as a SELECT names it; a column an older store lacks reads
-    as NULL (a session written before that column was declared still opens)."""
-    have = {row[1] for row in conn.execute("PRAGMA table_info(rows)")}
-    return [name if name in have else f"NULL AS {name}" for name in COLUMNS]
+    """Every column in COLUMNS order as a SELECT names it (see :func:`select_list`)."""
+    return select_list(conn, "rows", COLUMNS)
 
 
 def _select(conn: sqlite3.Connection) -> str:
@@ -397,15 +519,15 @@ def select_rows(
     conn: sqlite3.Connection, filters: Mapping[str, Any], limit: int | None = None
 ) -> list[tuple[Any, ...]]:
     """Matching rows as tuples in COLUMNS order, seq ascending; ``limit`` keeps the newest."""
-    condition = where(filters)
+    condition = where(filters, conn)
     limit = check_limit(limit)
     if not has_rows_table(conn) or limit == 0:
         return []
     select = _select(conn)
     if limit is None:
-        return _fetchall(conn, f"{select} WHERE {condition.sql} ORDER BY seq", condition.params)
+        return fetchall(conn, f"{select} WHERE {condition.sql} ORDER BY seq", condition.params)
     sql = f"{select} WHERE {condition.sql} ORDER BY seq DESC LIMIT ?"
-    return _fetchall(conn, sql, [*condition.params, limit])[::-1]
+    return fetchall(conn, sql, [*condition.params, limit])[::-1]
 
 
 def read_batches(
@@ -424,12 +546,13 @@ def read_batches(
     once (:func:`parse_extras`). Where stored text is not valid UTF-8, ``consume`` is called
     once more from the start, that text decoded with replacement.
     """
-    condition = where(filters)
+    where(filters)  # bad filters fail before the store is looked at
     limit = check_limit(limit)
     if not has_rows_table(conn) or limit == 0:
         return consume(iter(()))
+    condition = where(filters, conn)
     columns = _columns(conn)
-    extra = columns[-1].split(" AS ")[0]  # ``extra``, or NULL in a store without it
+    extra = columns[COLUMNS.index("extra")].split(" AS ")[0]  # ``extra``, or NULL in a store without it
     sql = f"SELECT {', '.join(columns)}, {_extra_kind(conn, extra)} FROM rows WHERE {condition.sql}"
     params = list(condition.params)
     if limit is None:
@@ -465,10 +588,11 @@ def _has_json(conn: sqlite3.Connection) -> bool:
 
 def count(conn: sqlite3.Connection, filters: Mapping[str, Any]) -> int:
     """How many rows match, counted by SQLite (no row leaves the database)."""
-    condition = where(filters)
+    where(filters)
     if not has_rows_table(conn):
         return 0
-    return int(_fetchall(conn, f"SELECT count(*) FROM rows WHERE {condition.sql}", condition.params)[0][0])
+    condition = where(filters, conn)
+    return int(fetchall(conn, f"SELECT count(*) FROM rows WHERE {condition.sql}", condition.params)[0][0])
 
 
 def query_page(
@@ -491,14 +615,15 @@ def query_page(
     ``rows[0]``/``rows[-1]`` (None when empty). The next page in the same direction is
     ``after_seq=last_seq`` (ascending) or ``before_seq=last_seq`` (newest first).
     """
-    condition = _paged(where(filters), after_seq, before_seq)
+    _paged(where(filters), after_seq, before_seq)
     limit = check_limit(limit, maximum=MAX_PAGE_ROWS)
     order = "DESC" if newest_first else "ASC"
     with connection(conn_or_path) as conn:
         if not has_rows_table(conn):
             return empty_page(with_total)
+        condition = _paged(where(filters, conn), after_seq, before_seq)
         sql = f"{_select(conn)} WHERE {condition.sql} ORDER BY seq {order} LIMIT ?"
-        rows = [row_dict(row) for row in _fetchall(conn, sql, [*condition.params, limit])]
+        rows = [row_dict(row) for row in fetchall(conn, sql, [*condition.params, limit])]
         total = count(conn, filters) if with_total else None
     return {
         "rows": rows,
@@ -541,9 +666,10 @@ def seq_index(
     with connection(conn_or_path) as conn:
         if not has_rows_table(conn):
             return answer
+        paged = _paged(where(filters, conn), after_seq, None)
         if dense:
             ends = [
-                _fetchall(conn, f"SELECT seq FROM rows WHERE {paged.sql} ORDER BY seq {order} LIMIT 1", paged.params)
+                fetchall(conn, f"SELECT seq FROM rows WHERE {paged.sql} ORDER BY seq {order} LIMIT 1", paged.params)
                 for order in ("ASC", "DESC")
             ]
             if ends[0]:

@@ -22,12 +22,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 if TYPE_CHECKING:
     import pandas as pd
 
-from ..record.columns import COLUMNS as RECORD
+from ..record.columns import ACTION_COLUMNS, ACTION_NAMES, COLUMNS as RECORD, Column
 from ..session.session import last as last_session
-from ..store import query
+from ..store import action_query, query
 from ..store.query import COLUMNS
 from ..store.sqlite import home
 from . import display
+from .actions import MAX_NODES, ActionTree, action_dicts
 
 
 
@@ -103,9 +104,16 @@ def frame(rows: Iterable[tuple[Any, ...]]) -> pd.DataFrame:
     return _frame([list(rows)])
 
 
-def _frame(batches: Iterable[Sequence[tuple[Any, ...]]]) -> pd.DataFrame:
+def actions_frame(actions: Iterable[tuple[Any, ...]]) -> pd.DataFrame:
+    """Stored actions (tuples in ACTION_NAMES order) as a DataFrame with the actions
+    table's columns and their declared dtypes (:data:`ACTION_COLUMNS`), also when empty."""
+    return _frame([list(actions)], ACTION_COLUMNS)
+
+
+def _frame(batches: Iterable[Sequence[tuple[Any, ...]]], columns: Sequence[Column] = RECORD) -> pd.DataFrame:
     """Batches of stored rows (see :func:`query.read_batches`; a row without its extra kind
-    is read as if its extra were not known to be JSON) as :func:`frame`'s DataFrame.
+    is read as if its extra were not known to be JSON) as :func:`frame`'s DataFrame
+    (or, with ``columns``, of other stored tuples: the actions').
 
     Each batch becomes one 2-D object array (one pass over its values, in C) and, at once,
     NumPy arrays for its numbers and parsed extras, so no row outlives its batch as a
@@ -114,16 +122,16 @@ def _frame(batches: Iterable[Sequence[tuple[Any, ...]]]) -> pd.DataFrame:
     and its full passes over the growing number of parsed extras cost more than the read.
     """
     pd = _pandas()
-    width = len(RECORD)
+    width = len(columns)
     blocks: list[Any] = []
-    native: list[list[Any]] = [[] for _ in RECORD]
+    native: list[list[Any]] = [[] for _ in columns]
     with _collector_paused():
         for batch in batches:
             if not batch:
                 continue
             block = _numpy().array(batch, dtype=object)
             del batch
-            for i, column in enumerate(RECORD):
+            for i, column in enumerate(columns):
                 if column.dtype == "json":
                     native[i].append(_extras(block[:, i], block[:, width] if block.shape[1] > width else None))
                 elif column.dtype in _NATIVE:
@@ -135,10 +143,10 @@ def _frame(batches: Iterable[Sequence[tuple[Any, ...]]]) -> pd.DataFrame:
         data = {
             column.name: _series(column.dtype, _joined(
                 [block[:, i] for block in blocks] if column.dtype == "text" else native[i]))
-            for i, column in enumerate(RECORD)
+            for i, column in enumerate(columns)
         }
         del blocks
-        return pd.DataFrame(data, columns=list(COLUMNS), copy=False)
+        return pd.DataFrame(data, columns=[column.name for column in columns], copy=False)
 
 
 @contextmanager
@@ -160,6 +168,7 @@ _NATIVE: dict[str, dict[str, str]] = {
     "int64": {"integer": "int64"},
     "Int64": {"integer": "int64"},
     "datetime": {"floating": "float64", "integer": "float64", "mixed-integer-float": "float64"},
+    "float64": {"floating": "float64", "integer": "float64", "mixed-integer-float": "float64"},
 }
 
 
@@ -296,14 +305,65 @@ class Dataset:
     def get(self, limit: int | None = None, **filters: Any) -> pd.DataFrame:
         """Matching rows as a DataFrame in seq order; ``limit`` keeps the newest N.
 
-        Filters: logger, level, source, task, worker, hostname, text, since, until (see
-        :mod:`taskscope.query`); they refine this view's own filters.
+        Filters: logger, level, source, task, worker, hostname, text, since, until, and
+        action (the rows of that action and of every action inside it) and cell (``3``,
+        ``"3:<cell id>"`` or a cell id); see :mod:`taskscope.query`. They refine this
+        view's own filters.
         """
         view = self.filter(limit=limit, **filters) if (filters or limit is not None) else self
         with view.reading() as conn:
             if conn is None:
                 return frame(())
             return query.read_batches(conn, view._filters, view._limit, _frame)
+
+    def actions(self, limit: int | None = None, **filters: Any) -> pd.DataFrame:
+        """Matching actions (docs/actions.md), one row each by start, columns
+        ``ACTION_NAMES`` with their declared dtypes; ``limit`` keeps the newest N.
+
+        Filters: get()'s (``logger`` matches the type; level, source and text the action's
+        start row), and type (a glob), status, parent, min_duration (seconds or ``"10ms"``),
+        action (it and every action inside it), cell. This view's filters apply too.
+        A session written before actions has none: an empty frame.
+        """
+        merged = self._action_filters(filters)
+        with self.reading() as conn:
+            return actions_frame(() if conn is None else action_query.select_actions(conn, merged, limit))
+
+    def tree(self, **filters: Any) -> ActionTree:
+        """The matching actions with every action inside them and the chain above them up
+        to its root, as an :class:`ActionTree` (displays as an interactive tree; its text is
+        eliot-tree-like). At most :data:`MAX_NODES` actions, the first started: beyond, it
+        says it was truncated. Filters as :meth:`actions`."""
+        return self._tree(self._action_filters(filters), MAX_NODES, with_rows=False)
+
+    def to_eliot(self, path: str | os.PathLike[str] | Any, **filters: Any) -> int:
+        """Write the tree of the matching actions (all of them, as :meth:`tree` selects them,
+        uncut) and the log rows inside them as Eliot JSON lines, so that ``eliot-tree path``
+        renders them; ``path`` a file name or an open text file. Returns the number of
+        messages written."""
+        return self._tree(self._action_filters(filters), None, with_rows=True).write_eliot(path)
+
+    def _action_filters(self, filters: Mapping[str, Any]) -> dict[str, Any]:
+        """This view's filters refined by ``filters``, checked as action filters."""
+        action_query.check_keys(filters, "actions() filter")
+        merged = _merged(self._filters, filters)
+        action_query.action_where(merged)  # bad values fail before the store is read
+        return merged
+
+    def _tree(self, filters: Mapping[str, Any], cap: int | None, with_rows: bool) -> ActionTree:
+        with self.reading() as conn:
+            if conn is None:
+                return ActionTree(())
+            found, total = action_query.select_tree(conn, filters, cap)
+            actions = action_dicts(found, ACTION_NAMES)
+            for action in actions:
+                action["fields"] = query.parse_extra(action["fields"])
+                action["result"] = query.parse_extra(action["result"])
+            rows = action_dicts(action_query.select_action_rows(conn, filters), action_query.ACTION_ROW_NAMES) \
+                if with_rows else ()
+            children = action_query.children_counts(conn, [a["action"] for a in actions]) if total > len(actions) \
+                else None
+        return ActionTree(actions, total, rows, children)
 
     def tail(self, n: int = 10, **filters: Any) -> pd.DataFrame:
         """The newest ``n`` matching rows, oldest of them first."""

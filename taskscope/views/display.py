@@ -111,14 +111,14 @@ def table_json(snap: Snapshot) -> dict[str, Any]:
     return {
         "version": BUNDLE_VERSION,
         "columns": list(COLUMNS),
-        "rows": [[_bundle_value(row[name]) for name in COLUMNS] for row in snap.rows],
+        "rows": [[bundle_value(row[name]) for name in COLUMNS] for row in snap.rows],
         "total": snap.total,
         "filter": snap.filter,
         "session_id": snap.session_id,
     }
 
 
-def _bundle_value(value: Any) -> Any:
+def bundle_value(value: Any) -> Any:
     """A JSON-safe row value, long strings cut with a marker saying how much is left out."""
     if isinstance(value, str) and len(value) > BUNDLE_CELL_CHARS:
         return f"{value[:BUNDLE_CELL_CHARS]}… [{len(value) - BUNDLE_CELL_CHARS} more characters]"
