@@ -219,14 +219,14 @@ test.describe('Task logs panel', () => {
     const rows = parseCsv(fs.readFileSync((await download.path())!, 'utf8'));
     expect(rows[0]).toEqual([
       'seq', 'created', 'level', 'levelno', 'source', 'logger', 'msg', 'text',
-      'hostname', 'pid', 'thread', 'worker', 'task', 'extra'
+      'hostname', 'pid', 'thread', 'worker', 'task', 'extra', 'action', 'cell'
     ]);
     expect(rows.length - 1).toBe(expected);
     const msgs = rows.slice(1).map(r => r[6]);
     expect(msgs.slice(0, 20)).toEqual(Array.from({ length: 20 }, (_, i) => `slow query ${i}`));
     // a formula is defused with an apostrophe; quotes, commas and the line break survive
     expect(msgs[20]).toBe('\'=cmd|"/c calc"!A1, "query"\nline');
-    expect(rows.slice(1).every(r => r.length === 14 && r[5] === 'demo.db')).toBe(true);
+    expect(rows.slice(1).every(r => r.length === 16 && r[5] === 'demo.db')).toBe(true);
 
     // "To notebook": a cell below the active one with the same filter, which gives the
     // same rows
