@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 from ..runtime import clear, start, status, stop, store_path, subscribe
 from .._version import __version__
-from ..store import query
+from ..store import action_query, query
 
 TARGET = "taskscope"
 PROTOCOL_VERSION = 1
@@ -172,11 +172,14 @@ def _query(msg: dict[str, Any]) -> dict[str, Any]:
     with_total = msg.get("with_total", True)
     if not isinstance(with_total, bool):
         raise ValueError("with_total must be a boolean")
+    in_action = msg.get("in_action")
+    if in_action is not None:
+        query.direct_rows_clause(in_action)  # checked before anything is read
     if path is None or not path.exists():  # never started, or the writer has not opened it yet
         return {"op": "rows", **query.empty_page(with_total)}
     page = query.query_page(
         path, filters, after_seq=after, before_seq=before, limit=limit,
-        newest_first=bool(msg.get("newest_first", False)), with_total=with_total,
+        newest_first=bool(msg.get("newest_first", False)), with_total=with_total, in_action=in_action,
     )
     return {"op": "rows", **page}
 
@@ -195,9 +198,24 @@ def _index(msg: dict[str, Any]) -> dict[str, Any]:
     return {"op": "index", **query.seq_index(path, filters, every, after_seq=after, skip=skip)}
 
 
+def _actions(msg: dict[str, Any]) -> dict[str, Any]:
+    """One page of the actions directly inside ``parent`` (action_query.action_page)."""
+    parent, filters = msg.get("parent"), msg.get("filter", {})
+    sort, descending = msg.get("sort", "started"), msg.get("descending", False)
+    offset, limit = msg.get("offset", 0), msg.get("limit", 500)
+    action_query.check_page(parent, filters, sort, descending, offset, limit)
+    reply = {"op": "actions", "parent": parent, "offset": offset, "actions": [], "total": 0}
+    path = store_path()
+    if path is None or not path.exists():
+        return reply
+    with query.connection(path) as conn:
+        page = action_query.action_page(conn, parent, filters, sort, descending, offset, limit)
+    return {**reply, **page}
+
+
 _HANDLERS: dict[str, Handler] = {
     "hello": _hello, "status": _status_op, "start": _start, "stop": _stop,
-    "clear": _clear, "query": _query, "index": _index,
+    "clear": _clear, "query": _query, "index": _index, "actions": _actions,
 }
 
 

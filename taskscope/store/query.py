@@ -41,9 +41,10 @@ from datetime import date, datetime, time as dtime, timedelta
 from pathlib import Path
 from typing import Any, Iterator, NamedTuple, TypeVar
 
+from ..record.actions import EVENT_MARK
 from ..record.columns import NAMES as COLUMNS
 from ..record.vocabulary import (
-    DURATION, FILTERS, SOURCES, SYSTEM as SYSTEM_LEVEL, TRACE_FILTERS, UNIT_SECONDS,
+    ACTION_SOURCE, DURATION, FILTERS, RUNTIME, SOURCES, SYSTEM as SYSTEM_LEVEL, TRACE_FILTERS, UNIT_SECONDS,
 )
 
 __all__ = [
@@ -53,6 +54,7 @@ __all__ = [
     "BATCH_ROWS", "EXTRA_JSON", "parse_extras", "ROW_FILTERS", "FilterKeyError", "Clause", "glob_clause",
     "exact_clause", "level_clause", "text_clause", "time_clause", "cell_clause", "duration_seconds",
     "fetchall", "has_table", "table_columns", "select_list", "combine", "action_tree_clause",
+    "direct_rows_clause", "event_row_sql",
 ]
 
 #: Every filter ``get()`` takes: :data:`FILTERS` and the trace filters (``action``, ``cell``).
@@ -380,6 +382,22 @@ def action_tree_clause(value: Any, name: str) -> Where:
         " SELECT id FROM below)", ids)
 
 
+def event_row_sql() -> Where:
+    """A row that is an action's start or end (its ``extra`` an action envelope, from an
+    action or a Dask task's lifecycle): the actions table's, not a row logged inside it."""
+    return Where("(source IN (?, ?) AND substr(coalesce(extra, ''), 1, ?) = ?)",
+                 [ACTION_SOURCE, RUNTIME, len(EVENT_MARK), EVENT_MARK])
+
+
+def direct_rows_clause(action: Any, name: str = "in_action") -> Where:
+    """Rows logged directly inside ``action`` (not inside an action nested in it), its own
+    start and end rows left out."""
+    if not isinstance(action, str) or not action:
+        raise ValueError(f"{name} must be a non-empty string (an action id)")
+    event = event_row_sql()
+    return Where(f"action = ? AND NOT {event.sql}", [action, *event.params])
+
+
 def check_limit(limit: Any, name: str = "limit", maximum: int | None = None) -> int | None:
     """A row limit: None (no limit) or an int >= 0 (at most ``maximum``)."""
     if limit is None:
@@ -586,13 +604,25 @@ def _has_json(conn: sqlite3.Connection) -> bool:
     return True
 
 
-def count(conn: sqlite3.Connection, filters: Mapping[str, Any]) -> int:
-    """How many rows match, counted by SQLite (no row leaves the database)."""
+def count(conn: sqlite3.Connection, filters: Mapping[str, Any], in_action: str | None = None) -> int:
+    """How many rows match, counted by SQLite (no row leaves the database); ``in_action``:
+    only those directly inside that action (:func:`direct_rows_clause`)."""
     where(filters)
     if not has_rows_table(conn):
         return 0
-    condition = where(filters, conn)
+    condition = _in_action(where(filters, conn), conn, in_action)
     return int(fetchall(conn, f"SELECT count(*) FROM rows WHERE {condition.sql}", condition.params)[0][0])
+
+
+def _in_action(condition: Where, conn: sqlite3.Connection | None, in_action: str | None) -> Where:
+    """``condition`` AND the rows directly inside ``in_action`` (none in a store without
+    the action column)."""
+    if in_action is None:
+        return condition
+    direct = direct_rows_clause(in_action)
+    if conn is not None and "action" not in table_columns(conn, "rows"):
+        direct = _nothing(in_action, "in_action")
+    return Where(f"{condition.sql} AND {direct.sql}", [*condition.params, *direct.params])
 
 
 def query_page(
@@ -604,8 +634,11 @@ def query_page(
     newest_first: bool = False,
     *,
     with_total: bool = True,
+    in_action: str | None = None,
 ) -> dict[str, Any]:
-    """One page of matching rows, by keyset paging on ``seq`` (never OFFSET).
+    """One page of matching rows, by keyset paging on ``seq`` (never OFFSET); with
+    ``in_action``, only the rows logged directly inside that action (its start and end
+    rows, and the rows of the actions nested in it, left out).
 
     Returns ``{"rows": [dict, ...], "total": int | None, "first_seq": int | None,
     "last_seq": int | None}``: rows are JSON-safe dicts keyed by COLUMNS (``created`` in
@@ -615,16 +648,16 @@ def query_page(
     ``rows[0]``/``rows[-1]`` (None when empty). The next page in the same direction is
     ``after_seq=last_seq`` (ascending) or ``before_seq=last_seq`` (newest first).
     """
-    _paged(where(filters), after_seq, before_seq)
+    _paged(_in_action(where(filters), None, in_action), after_seq, before_seq)
     limit = check_limit(limit, maximum=MAX_PAGE_ROWS)
     order = "DESC" if newest_first else "ASC"
     with connection(conn_or_path) as conn:
         if not has_rows_table(conn):
             return empty_page(with_total)
-        condition = _paged(where(filters, conn), after_seq, before_seq)
+        condition = _paged(_in_action(where(filters, conn), conn, in_action), after_seq, before_seq)
         sql = f"{_select(conn)} WHERE {condition.sql} ORDER BY seq {order} LIMIT ?"
         rows = [row_dict(row) for row in fetchall(conn, sql, [*condition.params, limit])]
-        total = count(conn, filters) if with_total else None
+        total = count(conn, filters, in_action) if with_total else None
     return {
         "rows": rows,
         "total": total,
