@@ -13,7 +13,7 @@ import {
   summaryText,
   TaskscopeTable
 } from '../../src/mimerender';
-import extension from '../../src/mimeplugin';
+import extensions from '../../src/mimeplugin';
 import { COLUMNS as RECORD, EMPTY_ROW, IRow } from '../../src/generated/record';
 import { PAYLOADS } from './payloads';
 
@@ -67,6 +67,8 @@ const at = (table: Widget, name: string) =>
 const messages = (table: Widget) => bodyRows(table).map(tr => tr.cells[at(table, 'msg')].textContent);
 const header = (table: Widget, name: string) =>
   Array.from(table.node.querySelectorAll('th')).find(th => th.textContent === name)!;
+
+const extension = extensions.find(e => e.id === 'jupyterlab-taskscope:table')!;
 
 describe('the mime extension', () => {
   it('registers a safe renderer for the table type, ahead of text/html', () => {
