@@ -15,6 +15,8 @@ import { ISignal, Signal } from '@lumino/signaling';
 import { TaskscopeModel } from './model';
 import {
   COMM_TARGET,
+  IActionsQuery,
+  IActionsReply,
   IHelloReply,
   IIndexQuery,
   IIndexReply,
@@ -255,6 +257,15 @@ export class KernelBridge implements IDisposable {
     const reply = await this.request('index', { ...query });
     if (reply.op !== 'index') {
       throw new TaskscopeError(`unexpected reply ${reply.op} to index`);
+    }
+    return reply;
+  }
+
+  /** One page of the actions inside a parent (docs/protocol.md, `actions`). */
+  async actions(query: IActionsQuery): Promise<IActionsReply> {
+    const reply = await this.request('actions', { ...query });
+    if (reply.op !== 'actions') {
+      throw new TaskscopeError(`unexpected reply ${reply.op} to actions`);
     }
     return reply;
   }

@@ -4,7 +4,7 @@
  * Comm target `taskscope`; every message is a JSON object with an `op` and the
  * protocol `version`. Requests may carry an `id` that the reply echoes.
  */
-import type { IRow } from './generated/record';
+import type { IAction, IRow } from './generated/record';
 
 /** The comm target the kernel registers. */
 export const COMM_TARGET = 'taskscope';
@@ -90,6 +90,29 @@ export interface IIndexReply {
   seqs: number[];
 }
 
+/**
+ * One action of an `actions` page: the actions table's columns (`fields`/`result` JSON
+ * values), how many actions and log rows are directly inside it, and whether it failed or
+ * an action inside it did (its chain to the root is marked).
+ */
+export interface IActionNode extends IAction {
+  children: number;
+  rows: number;
+  failed_chain: boolean;
+}
+
+/** One page of the actions directly inside `parent`, in reply to `actions`. */
+export interface IActionsReply {
+  op: 'actions';
+  version: number;
+  id?: number;
+  parent: string;
+  offset: number;
+  actions: IActionNode[];
+  /** Siblings in all pages. */
+  total: number;
+}
+
 /** The kernel could not answer a request. */
 export interface IErrorReply {
   op: 'error';
@@ -107,7 +130,28 @@ export interface IQuery {
   newest_first?: boolean;
   /** false: leave `total` out (null), a count costs ~0.1 s at 1M rows. */
   with_total?: boolean;
+  /** Only the rows logged directly inside this action (not in actions nested in it). */
+  in_action?: string;
 }
+
+/** How siblings are ordered in an `actions` page. */
+export type ActionSort = 'started' | 'duration';
+
+/** What `actions` asks for: a page of the actions directly inside `parent`. */
+export interface IActionsQuery {
+  /** An action id; '' for the roots. */
+  parent: string;
+  /** Action filters (ACTION_FILTER_KEYS): the siblings dataset.tree(**filter) would show. */
+  filter?: { [key: string]: unknown };
+  sort?: ActionSort;
+  descending?: boolean;
+  offset?: number;
+  /** At most MAX_ACTIONS_PAGE. */
+  limit?: number;
+}
+
+/** The most actions one `actions` page holds. */
+export const MAX_ACTIONS_PAGE = 2000;
 
 /** What `index` asks for: block starts of a filtered view, from a cursor on. */
 export interface IIndexQuery {
@@ -123,6 +167,7 @@ export type Reply =
   | IStatusReply
   | IRowsReply
   | IIndexReply
+  | IActionsReply
   | IErrorReply;
 
 /**
@@ -155,6 +200,12 @@ export function parseReply(data: unknown): Reply | null {
         typeof msg.dense === 'boolean' &&
         Array.isArray(msg.seqs)
         ? (msg as unknown as IIndexReply)
+        : null;
+    case 'actions':
+      return Array.isArray(msg.actions) &&
+        typeof msg.total === 'number' &&
+        typeof msg.parent === 'string'
+        ? (msg as unknown as IActionsReply)
         : null;
     case 'error':
       return typeof msg.message === 'string'

@@ -7,7 +7,7 @@
  * status pushes and replies, a clear, a restart, a new store session) into two typed
  * signals views follow: `rowsAppended` (new rows up to a seq: tail them) and `reset`
  * (what a view holds may be wrong: index again). It also answers the row ops (query,
- * index) the log panel pages with.
+ * index, actions) the log panel pages with.
  *
  * Each notebook on the kernel has its own kernel connection (its own websocket); the comm
  * goes over one of them, the carrier. JupyterLab lets one connection per kernel handle
@@ -27,6 +27,8 @@ import { DEFAULT_BRIDGE_SETTINGS, IBridgeSettings, KernelBridge } from './bridge
 import { TaskscopeModel } from './model';
 import { ILiveRowSource } from './panel/source';
 import {
+  IActionsQuery,
+  IActionsReply,
   IHelloReply,
   IIndexQuery,
   IIndexReply,
@@ -186,6 +188,11 @@ export class KernelSession implements IDisposable, ILiveRowSource {
   /** Block starts by position. */
   index(query: IIndexQuery): Promise<IIndexReply> {
     return this._bridge.index(query);
+  }
+
+  /** One page of the actions inside a parent (the panel's tree). */
+  actions(query: IActionsQuery): Promise<IActionsReply> {
+    return this._bridge.actions(query);
   }
 
   dispose(): void {

@@ -27,7 +27,7 @@ import { LogDataModel } from './model';
 const LEVELS: LevelClass[] = ['debug', 'info', 'warning', 'error', 'critical', 'system'];
 
 /** Colours resolved from the theme's CSS variables (a canvas cannot read var()). */
-interface IThemeColors {
+export interface IThemeColors {
   font: string;
   headerFont: string;
   text: string;
@@ -123,26 +123,7 @@ export class LogGrid extends DataGrid {
   /** Read the theme's colours again (on attach and when the theme changes). */
   applyTheme(): void {
     const colors = readTheme(this.node);
-    const css = getComputedStyle(this.node);
-    const value = (name: string) => css.getPropertyValue(name).trim();
-    const layout0 = value('--jp-layout-color0');
-    const layout1 = value('--jp-layout-color1');
-    const brand = resolveColor(this.node, 'var(--jp-brand-color1)');
-    this.style = {
-      ...DataGrid.defaultStyle,
-      voidColor: layout0,
-      backgroundColor: layout0,
-      rowBackgroundColor: i => (i % 2 === 0 ? layout0 : layout1),
-      gridLineColor: value('--jp-border-color3'),
-      headerBackgroundColor: value('--jp-layout-color2'),
-      headerGridLineColor: value('--jp-border-color2'),
-      selectionFillColor: withAlpha(brand, 0.2),
-      selectionBorderColor: brand,
-      cursorFillColor: 'transparent',
-      cursorBorderColor: brand,
-      headerSelectionFillColor: withAlpha(brand, 0.1),
-      headerSelectionBorderColor: 'transparent'
-    };
+    this.style = gridStyle(this.node);
     const model = this.columns.model;
     const levelOf = (row: number) => levelClass(model.rowAt(row)?.levelno);
     const columns = this.columns;
@@ -233,7 +214,7 @@ const CHAR_WIDTH = 7.8;
 const SCROLL_BAR_WIDTH = 16;
 
 /** A character's width in a (monospace) canvas font; `fallback` where none can be measured. */
-function charWidth(font: string, fallback: number): number {
+export function charWidth(font: string, fallback: number): number {
   const context = document.createElement('canvas').getContext('2d');
   if (!context) {
     return fallback;
@@ -254,7 +235,7 @@ function charWidth(font: string, fallback: number): number {
  * puts the same pixels there. These are DataGrid internals: without them (another
  * version), the grid keeps copying per cell.
  */
-function batchCellCopies(grid: DataGrid): void {
+export function batchCellCopies(grid: DataGrid): void {
   const internals = grid as unknown as {
     _drawCells?: (this: unknown, rgn: unknown) => void;
     _blitContent?: (this: unknown, source: unknown, ...rect: number[]) => void;
@@ -290,8 +271,32 @@ function batchCellCopies(grid: DataGrid): void {
   };
 }
 
+/** A grid's style in the theme's colours (striped rows, the brand colour selects). */
+export function gridStyle(node: HTMLElement): DataGrid.Style {
+  const css = getComputedStyle(node);
+  const value = (name: string) => css.getPropertyValue(name).trim();
+  const layout0 = value('--jp-layout-color0');
+  const layout1 = value('--jp-layout-color1');
+  const brand = resolveColor(node, 'var(--jp-brand-color1)');
+  return {
+    ...DataGrid.defaultStyle,
+    voidColor: layout0,
+    backgroundColor: layout0,
+    rowBackgroundColor: i => (i % 2 === 0 ? layout0 : layout1),
+    gridLineColor: value('--jp-border-color3'),
+    headerBackgroundColor: value('--jp-layout-color2'),
+    headerGridLineColor: value('--jp-border-color2'),
+    selectionFillColor: withAlpha(brand, 0.2),
+    selectionBorderColor: brand,
+    cursorFillColor: 'transparent',
+    cursorBorderColor: brand,
+    headerSelectionFillColor: withAlpha(brand, 0.1),
+    headerSelectionBorderColor: 'transparent'
+  };
+}
+
 /** The theme's colours for the canvas: CSS variables resolved to colours it can use. */
-function readTheme(node: HTMLElement): IThemeColors {
+export function readTheme(node: HTMLElement): IThemeColors {
   const css = getComputedStyle(node);
   const size = css.getPropertyValue('--jp-code-font-size').trim() || '13px';
   const family =
@@ -314,7 +319,7 @@ function readTheme(node: HTMLElement): IThemeColors {
 }
 
 /** A CSS colour (var() and all) as the `rgb(...)` a canvas takes. */
-function resolveColor(node: HTMLElement, color: string): string {
+export function resolveColor(node: HTMLElement, color: string): string {
   const probe = document.createElement('span');
   probe.style.display = 'none';
   probe.style.color = color;

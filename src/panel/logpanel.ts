@@ -1,6 +1,6 @@
 /**
  * The "Task logs" main-area panel of one notebook kernel: the LogView with a toolbar of
- * actions (follow/pause, clear, export the filtered rows as CSV, to notebook).
+ * actions (Table | Tree, follow/pause, clear, export the filtered rows as CSV, to notebook).
  */
 import { Dialog, MainAreaWidget, showDialog } from '@jupyterlab/apputils';
 import {
@@ -14,7 +14,7 @@ import {
 } from '@jupyterlab/ui-components';
 import { Widget } from '@lumino/widgets';
 
-import { LogView } from './widget';
+import { LogView, ViewMode } from './widget';
 
 export class LogPanel extends MainAreaWidget<LogView> {
   constructor(options: LogPanel.IOptions) {
@@ -26,6 +26,7 @@ export class LogPanel extends MainAreaWidget<LogView> {
     this.setNotebookPath(options.notebookPath);
 
     const view = options.content;
+    this.toolbar.addItem('mode', new ModeSwitch(view));
     const follow = new FollowButton(view);
     this.toolbar.addItem('follow', follow);
     const buttons: [string, ToolbarButton][] = [
@@ -156,6 +157,46 @@ class FollowButton extends Widget {
   private _view: LogView;
   private _icon: HTMLSpanElement;
   private _label: HTMLSpanElement;
+}
+
+/**
+ * Table | Tree: two toolbar buttons, the pressed one the mode the view shows.
+ */
+class ModeSwitch extends Widget {
+  constructor(view: LogView) {
+    super();
+    this.addClass('jp-taskscope-ModeSwitch');
+    this.node.setAttribute('role', 'group');
+    this.node.setAttribute('aria-label', 'Show the rows as a table or grouped under their actions');
+    const modes: [ViewMode, string, string][] = [
+      ['table', 'Table', 'Every row, one a line'],
+      ['tree', 'Tree', 'Rows grouped under their actions: status, duration and inputs of each']
+    ];
+    for (const [mode, label, title] of modes) {
+      const button = document.createElement('button');
+      button.className = 'jp-ToolbarButtonComponent jp-mod-minimal jp-Button jp-taskscope-mode';
+      button.dataset.mode = mode;
+      button.title = title;
+      button.textContent = label;
+      button.addEventListener('click', () => (view.mode = mode));
+      this.node.appendChild(button);
+      this._buttons.push(button);
+    }
+    this._view = view;
+    view.modeChanged.connect(this._render, this);
+    this._render();
+  }
+
+  private _render(): void {
+    for (const button of this._buttons) {
+      const on = button.dataset.mode === this._view.mode;
+      button.setAttribute('aria-pressed', String(on));
+      button.classList.toggle('jp-mod-active', on);
+    }
+  }
+
+  private _view: LogView;
+  private _buttons: HTMLButtonElement[] = [];
 }
 
 /** Hand a Blob to the browser as a download. */

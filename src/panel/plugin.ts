@@ -63,6 +63,9 @@ export const panelPlugin: JupyterFrontEndPlugin<void> = {
         filter: (args.filter ?? {}) as IFilter,
         following: args.following !== false
       });
+      if (args.mode === 'tree') {
+        content.mode = 'tree';
+      }
       const panel = new LogPanel({
         content,
         notebookPath: notebook.context.path,
@@ -90,6 +93,7 @@ export const panelPlugin: JupyterFrontEndPlugin<void> = {
         void panels.save(panel);
       });
       content.filterChanged.connect(() => void panels.save(panel));
+      content.modeChanged.connect(() => void panels.save(panel));
       app.shell.add(panel, 'main', { mode: 'split-bottom', ref: notebook.id });
       await panels.add(panel);
       app.shell.activateById(panel.id);
@@ -115,7 +119,8 @@ export const panelPlugin: JupyterFrontEndPlugin<void> = {
         args: panel => ({
           path: panel.notebookPath,
           filter: panel.content.model.filter as ReadonlyPartialJSONObject,
-          following: panel.content.following
+          following: panel.content.following,
+          mode: panel.content.mode
         }),
         name: panel => panel.notebookPath
       });
@@ -123,7 +128,12 @@ export const panelPlugin: JupyterFrontEndPlugin<void> = {
 
     themes?.themeChanged.connect(() =>
       // the new theme's CSS variables apply on the next frame
-      requestAnimationFrame(() => panels.forEach(panel => panel.content.grid.applyTheme()))
+      requestAnimationFrame(() =>
+        panels.forEach(panel => {
+          panel.content.grid.applyTheme();
+          panel.content.tree?.grid.applyTheme();
+        })
+      )
     );
   }
 };

@@ -1,7 +1,8 @@
 /**
  * The log panel's content: the filter bar, the grid of rows with the detail of the
  * selected one (beside the grid, or below it when that keeps the message column readable),
- * and a status line ("N of M rows"). Layout, selection and following only: the data model
+ * or in Tree mode the rows grouped under their actions (treeview.ts, made when first
+ * shown), and a status line ("N of M rows"). Layout, selection and following only: the data model
  * keeps itself in step with the notebook's kernel session (new rows, resets), and the view
  * keeps the newest rows in sight while the user is at the bottom.
  */
@@ -10,7 +11,7 @@ import { Message } from '@lumino/messaging';
 import { Panel, SplitPanel, Widget } from '@lumino/widgets';
 
 import { TaskscopeModel } from '../model';
-import { IRow } from '../protocol';
+import { IActionsQuery, IActionsReply, IRow } from '../protocol';
 import { csvHeader, csvRows } from '../csv';
 import { datasetCall } from '../pycode';
 import { RowDetail } from './detail';
@@ -19,6 +20,8 @@ import { FilterBar } from './filterbar';
 import { LogGrid } from './grid';
 import { LogDataModel } from './model';
 import { ILiveRowSource } from './source';
+import { IActionSource } from './treemodel';
+import { TreeView } from './treeview';
 
 /**
  * The split of grid and detail, as shares of the split's width (the detail beside the
@@ -43,9 +46,18 @@ const NOTICE_MS = 8000;
 /** A scroll this soon after a wheel, key or drag is the user's. */
 const USER_INPUT_MS = 500;
 
-/** What the view needs of a kernel session: its rows and its status. */
+/** What the view needs of a kernel session: its rows and its status (and its actions, for the tree). */
 export interface ILogSession extends ILiveRowSource {
   readonly model: TaskscopeModel;
+  actions?(query: IActionsQuery): Promise<IActionsReply>;
+}
+
+/** How the panel shows the rows: the flat table, or grouped under their actions. */
+export type ViewMode = 'table' | 'tree';
+
+/** A session that can answer the tree (one that has the `actions` op). */
+function actionSource(session: ILogSession | null): IActionSource | null {
+  return session && typeof session.actions === 'function' ? (session as IActionSource) : null;
 }
 
 export class LogView extends Panel {
@@ -130,6 +142,33 @@ export class LogView extends Panel {
     this._renderStatus();
   }
 
+  /** Table or Tree. */
+  get mode(): ViewMode {
+    return this._mode;
+  }
+
+  set mode(mode: ViewMode) {
+    if (mode === this._mode) {
+      return;
+    }
+    this._mode = mode;
+    const tree = mode === 'tree' ? this._treeView() : this._tree;
+    this._split.setHidden(mode === 'tree');
+    tree?.setHidden(mode !== 'tree');
+    this._modeChanged.emit(mode);
+    this._renderStatus();
+  }
+
+  /** Emitted when the mode changes (the toolbar's switch shows it, the restorer saves it). */
+  get modeChanged(): ISignal<this, ViewMode> {
+    return this._modeChanged;
+  }
+
+  /** The Tree mode's view, made the first time the tree shows. */
+  get tree(): TreeView | null {
+    return this._tree;
+  }
+
   /** Emitted when following starts or stops (the toolbar's toggle shows it). */
   get followingChanged(): ISignal<this, boolean> {
     return this._followingChanged;
@@ -157,6 +196,7 @@ export class LogView extends Panel {
     this.grid.selectionModel?.clear();
     this.detail.setRow(null);
     this.detail.hide();
+    void this._tree?.setSource(actionSource(session));
     void this.model.setSource(session).then(() => {
       if (this._following) {
         this._scrollToBottom();
@@ -181,6 +221,7 @@ export class LogView extends Panel {
       this.filterBar.setError((error as Error).message);
       return;
     }
+    void this._tree?.model.setFilter(this._treeFilter());
     this._filterChanged.emit(filter);
     if (this._following) {
       this._scrollToBottom();
@@ -250,6 +291,22 @@ export class LogView extends Panel {
     clearTimeout(this._noticeTimer);
     this.model.dispose();
     super.dispose();
+  }
+
+  private _treeView(): TreeView {
+    if (!this._tree) {
+      const tree = (this._tree = new TreeView({ source: null }));
+      tree.model.stateChanged.connect(this._renderStatus, this);
+      this.insertWidget(this.widgets.indexOf(this._footer), tree);
+      void tree.model.setFilter(this._treeFilter());
+      void tree.setSource(actionSource(this._session));
+    }
+    return this._tree;
+  }
+
+  /** The panel's filter as the tree's: the kernel's action filters take the row filters' names. */
+  private _treeFilter(): { [key: string]: unknown } {
+    return kernelFilter(this.model.filter, Date.now() / 1000);
   }
 
   private _onStatus(): void {
@@ -400,11 +457,12 @@ export class LogView extends Panel {
   }
 
   private _renderStatus(): void {
-    const parts = [this.summary];
-    if (this.model.loading) {
+    const tree = this._mode === 'tree' ? this._tree : null;
+    const parts = [tree ? tree.summary : this.summary];
+    if (this.model.loading && !tree) {
       parts.push('filtering…');
     }
-    if (!this._following) {
+    if (!this._following && !tree) {
       parts.push('paused');
     }
     const state = this._session?.model.state ?? 'no-kernel';
@@ -417,7 +475,7 @@ export class LogView extends Panel {
     } else if (state !== 'recording' && state !== 'stopped') {
       parts.push('no taskscope in this kernel');
     }
-    if (this.model.error) {
+    if (this.model.error && !tree) {
       parts.push(`error: ${this.model.error}`);
     } else if (this._notice) {
       parts.push(this._notice);
@@ -440,6 +498,9 @@ export class LogView extends Panel {
   private _pointerDown = false;
   private _notice = '';
   private _noticeTimer: ReturnType<typeof setTimeout> | undefined = undefined;
+  private _mode: ViewMode = 'table';
+  private _tree: TreeView | null = null;
+  private _modeChanged = new Signal<this, ViewMode>(this);
   private _followingChanged = new Signal<this, boolean>(this);
   private _filterChanged = new Signal<this, IFilter>(this);
 }
