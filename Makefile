@@ -72,6 +72,7 @@ test-ui: setup
 
 bench: setup
 	for b in bench/w*.py; do $(BIN)/python $$b || exit 1; done
+	npx tsc -p bench/tsconfig.tree.json && node /tmp/taskscope-tree-bench/bench/tree_bench.js
 	TASKSCOPE_UI_PORT=8993 npx playwright test -c bench/panel_playwright.config.js
 
 clean:

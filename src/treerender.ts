@@ -181,7 +181,8 @@ export class TaskscopeTree extends Widget implements IRenderMime.IRenderer {
     );
     const duration = humanDuration(node.duration);
     const pieces: [string, string][] = [
-      ['duration', duration ? `⧖ ${duration}` : ''],
+      // (no ⧖ as in the text view: the notebook's fonts often lack it)
+      ['duration', duration],
       ['inputs', inputsText(node.fields)],
       ['result', resultText(node)],
       ['error', errorText(node)],

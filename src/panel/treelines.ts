@@ -19,6 +19,9 @@ import type { IActionNode, IRow } from '../protocol';
 /** Log rows shown under one action; the Table view (filter action=<id>) has them all. */
 export const ROWS_SHOWN = 1000;
 
+/** Lines one splice inserts at most. */
+const SPLICE_CHUNK = 8192;
+
 interface ILineBase {
   /** 0 for a root. */
   depth: number;
@@ -26,6 +29,8 @@ interface ILineBase {
   parent: string;
   /** Its position among its parent's children (actions) or rows. */
   index: number;
+  /** Its cells' texts, once drawn (treetext.ts cellTexts); cleared when it changes. */
+  cells?: string[];
 }
 
 /** An action. */
@@ -103,9 +108,65 @@ export class TreeLines {
       return;
     }
     const [start, depth] = span;
+    const reopen: IActionLine[] = [];
+    if (!this._fillDense(start, depth, parent, offset, nodes, total, reopen)) {
+      this._fillWalking(span, parent, offset, nodes, total, reopen);
+    }
+    for (const line of reopen) {
+      this.expand(line);
+    }
+  }
+
+  /**
+   * The usual case at once: no sibling is open and none came, so child k is line
+   * `start + k` (child total-1 there says so: each child before it has one line). False
+   * when that is not so.
+   */
+  private _fillDense(
+    start: number,
+    depth: number,
+    parent: string,
+    offset: number,
+    nodes: IActionNode[],
+    total: number,
+    reopen: IActionLine[]
+  ): boolean {
+    const lines = this.lines;
+    const last = lines[start + total - 1];
+    const next = lines[start + total];
+    const isChild = (line: TreeLine | undefined) =>
+      line !== undefined &&
+      line.depth === depth &&
+      line.parent === parent &&
+      (line.kind === 'action' || line.kind === 'pending');
+    if (total === 0 || !isChild(last) || last.index !== total - 1 || isChild(next)) {
+      return false;
+    }
+    for (let k = 0; k < nodes.length; k++) {
+      const line = lines[start + offset + k];
+      if (line.kind === 'action' && line.expanded) {
+        return false; // (before anything changed: the walk does it all)
+      }
+    }
+    for (let k = 0; k < nodes.length; k++) {
+      const i = start + offset + k;
+      this._fill(i, lines[i] as IActionLine | IPendingLine, nodes[k], reopen);
+    }
+    return true;
+  }
+
+  /** Any case: walk the lines under `parent`, skipping what is open below its children. */
+  private _fillWalking(
+    span: [number, number, number],
+    parent: string,
+    offset: number,
+    nodes: IActionNode[],
+    total: number,
+    reopen: IActionLine[]
+  ): void {
+    const [start, depth] = span;
     let end = span[2];
     const lines = this.lines;
-    const reopen: IActionLine[] = [];
     let children = 0;
     let childrenEnd = -1; // after the last child action's lines: where rows begin
     for (let i = start; i < end; i++) {
@@ -118,29 +179,9 @@ export class TreeLines {
         continue;
       }
       children++;
-      const node = nodes[line.index - offset];
-      if (!node) {
-        continue;
-      }
-      if (line.kind === 'action' && line.node.action === node.action) {
-        line.node = node;
-        this._onChange({ type: 'cells-changed', index: i, span: 1 });
-        if (line.expanded) {
-          end += this._grow(i, line);
-        }
-        continue;
-      }
-      // a placeholder filled, or another action at this place (the order changed)
-      if (line.kind === 'action') {
-        end -= this._removeBelow(i, line);
-        this._byId.delete(line.node.action);
-      }
-      const filled = actionLine(node, depth, line.index);
-      lines[i] = filled;
-      this._byId.set(node.action, filled);
-      this._onChange({ type: 'cells-changed', index: i, span: 1 });
-      if (this.expanded.has(node.action)) {
-        reopen.push(filled);
+      const k = line.index - offset;
+      if (k >= 0 && k < nodes.length) {
+        end += this._fill(i, line, nodes[k], reopen);
       }
     }
     if (total > children) {
@@ -158,9 +199,33 @@ export class TreeLines {
       }
       this._insert(childrenEnd < 0 ? end : childrenEnd, added);
     }
-    for (const line of reopen) {
-      this.expand(line);
+  }
+
+  /**
+   * Put an action on line `i`: the same one updated (an open one grows what it shows), a
+   * placeholder filled, or another action at this place (the order changed: the one that
+   * was there closes). How many lines were added below it.
+   */
+  private _fill(i: number, line: IActionLine | IPendingLine, node: IActionNode, reopen: IActionLine[]): number {
+    if (line.kind === 'action' && line.node.action === node.action) {
+      line.node = node;
+      line.cells = undefined;
+      this._onChange({ type: 'cells-changed', index: i, span: 1 });
+      return line.expanded ? this._grow(i, line) : 0;
     }
+    let delta = 0;
+    if (line.kind === 'action') {
+      delta -= this._removeBelow(i, line);
+      this._byId.delete(line.node.action);
+    }
+    const filled = actionLine(node, line.depth, line.index);
+    this.lines[i] = filled;
+    this._byId.set(node.action, filled);
+    this._onChange({ type: 'cells-changed', index: i, span: 1 });
+    if (this.expanded.has(node.action)) {
+      reopen.push(filled);
+    }
+    return delta;
   }
 
   /** Fill the row lines of `parent` from its `from`-th row on. */
@@ -173,9 +238,10 @@ export class TreeLines {
     for (let i = start; i < end; i++) {
       const line = this.lines[i];
       if (line.kind === 'row' && line.depth === depth) {
-        const row = rows[line.index - from];
-        if (row) {
-          line.row = row;
+        const k = line.index - from;
+        if (k >= 0 && k < rows.length) {
+          line.row = rows[k];
+          line.cells = undefined;
           this._onChange({ type: 'cells-changed', index: i, span: 1 });
         }
       }
@@ -190,6 +256,7 @@ export class TreeLines {
       return;
     }
     line.expanded = true;
+    line.cells = undefined;
     this._onChange({ type: 'cells-changed', index: at, span: 1 });
     const { children, rows } = line.node;
     const depth = line.depth + 1;
@@ -210,6 +277,7 @@ export class TreeLines {
       return;
     }
     this._removeBelow(at, line);
+    line.cells = undefined;
     this._onChange({ type: 'cells-changed', index: at, span: 1 });
   }
 
@@ -345,16 +413,14 @@ export class TreeLines {
     if (added.length === 0) {
       return;
     }
-    // (splice(at, 0, ...added) would pass every line as an argument: the stack's limit)
-    const tail = this.lines.splice(at);
+    // in chunks: splice(at, 0, ...added) passes every line as an argument (the stack's limit)
+    for (let c = 0; c < added.length; c += SPLICE_CHUNK) {
+      this.lines.splice(at + c, 0, ...added.slice(c, c + SPLICE_CHUNK));
+    }
     for (const line of added) {
-      this.lines.push(line);
       if (line.kind === 'action') {
         this._byId.set(line.node.action, line);
       }
-    }
-    for (const line of tail) {
-      this.lines.push(line);
     }
     this._onChange({ type: 'rows-inserted', index: at, span: added.length });
   }

@@ -16,7 +16,7 @@ import { ActionSort, IActionsQuery, IActionsReply, IRow } from '../protocol';
 import type { IReset } from '../session';
 import { isLive, IRowSource } from './source';
 import { IPageNeed, LinesChange, TreeLine, TreeLines } from './treelines';
-import { lineText, TREE_COLUMNS } from './treetext';
+import { cellTexts, lineText, TREE_COLUMNS } from './treetext';
 
 export { lineText, TREE_COLUMNS };
 export type { TreeColumn } from './treetext';
@@ -95,7 +95,7 @@ export class ActionTreeModel extends DataModel {
       return '';
     }
     const line = this.lines.lines[row];
-    return line ? lineText(line, TREE_COLUMNS[column]?.id) : '';
+    return line ? (cellTexts(line)[column] ?? '') : '';
   }
 
   /** The line at a body row. */

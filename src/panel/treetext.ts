@@ -1,7 +1,7 @@
 /**
  * What a line of the panel's tree shows in each column, as plain text (the grid draws it
  * on a canvas): the tree column indents by depth and shows ▸/▾, the type and a ✗ on a
- * failed action (✗… on one that holds a failure); a log row shows its level and message.
+ * failed action (✗ inside on one that holds a failure); a log row shows its level and message.
  */
 import { humanDuration, inputsText } from '../actiontext';
 import { cellText, visible } from '../text';
@@ -45,7 +45,7 @@ export function lineText(line: TreeLine, column: TreeColumn | undefined): string
   switch (column) {
     case 'tree': {
       const toggle = node.children + node.rows > 0 ? (line.expanded ? '▾ ' : '▸ ') : '  ';
-      const mark = node.status === 'failed' ? ' ✗' : node.failed_chain ? ' ✗…' : '';
+      const mark = node.status === 'failed' ? ' ✗' : node.failed_chain ? ' ✗ inside' : '';
       return `${indent}${toggle}${cellText(node.type || '?')}${mark}`;
     }
     case 'status':
@@ -63,4 +63,12 @@ export function lineText(line: TreeLine, column: TreeColumn | undefined): string
     default:
       return '';
   }
+}
+
+/** Every column's text of a line, made once and kept on it until it changes. */
+export function cellTexts(line: TreeLine): string[] {
+  if (!line.cells) {
+    line.cells = TREE_COLUMNS.map(column => lineText(line, column.id));
+  }
+  return line.cells;
 }

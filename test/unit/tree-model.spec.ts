@@ -50,7 +50,7 @@ describe('ActionTreeModel', () => {
   it('shows the roots closed, with status, duration and inputs on their lines', async () => {
     const model = await loaded(smallTree());
     expect(model.roots).toBe(2);
-    expect(texts(model)).toEqual(['▸ cell ✗…', '  report']);
+    expect(texts(model)).toEqual(['▸ cell ✗ inside', '  report']);
     expect(model.data('body', 1, DURATION)).toBe('2.50 s');
     expect(model.data('body', 1, INPUTS)).toBe('id="a4"');
     expect(model.data('column-header', 0, TREE)).toBe('Action');
@@ -61,22 +61,22 @@ describe('ActionTreeModel', () => {
     const changes: DataModel.ChangedArgs[] = [];
     model.changed.connect((_, change) => changes.push(change));
     expect(model.toggle(0)).toBe(true);
-    expect(texts(model)).toEqual(['▾ cell ✗…', '     …', '     …', '  report']);
+    expect(texts(model)).toEqual(['▾ cell ✗ inside', '     …', '     …', '  report']);
     expect(changes).toContainEqual({ type: 'rows-inserted', region: 'body', index: 1, span: 2 });
     await settle();
-    expect(texts(model)).toEqual(['▾ cell ✗…', '   ▸ load ✗…', '     save', '  report']);
+    expect(texts(model)).toEqual(['▾ cell ✗ inside', '   ▸ load ✗ inside', '     save', '  report']);
     expect(model.data('body', 1, INPUTS)).toBe('path="x.csv"');
     model.toggle(1);
     await settle();
     expect(texts(model)[2]).toBe('        parse ✗');
     expect(model.toggle(2)).toBe(false); // parse has nothing inside
     model.toggle(0);
-    expect(texts(model)).toEqual(['▸ cell ✗…', '  report']);
+    expect(texts(model)).toEqual(['▸ cell ✗ inside', '  report']);
     expect(changes).toContainEqual({ type: 'rows-removed', region: 'body', index: 1, span: 3 });
     // opened again, load opens again too (the open ids are kept)
     model.toggle(0);
     await settle();
-    expect(texts(model)).toEqual(['▾ cell ✗…', '   ▾ load ✗…', '        parse ✗', '     save', '  report']);
+    expect(texts(model)).toEqual(['▾ cell ✗ inside', '   ▾ load ✗ inside', '        parse ✗', '     save', '  report']);
   });
 
   it('marks a failed action and its chain to the root, and nothing else', async () => {
@@ -144,8 +144,8 @@ describe('ActionTreeModel', () => {
     model.toggle(1);
     await settle();
     expect(texts(model)).toEqual([
-      '▾ cell ✗…',
-      '   ▾ load ✗…',
+      '▾ cell ✗ inside',
+      '   ▾ load ✗ inside',
       '        parse ✗',
       '        · INFO  row 0 of a1',
       '        · INFO  row 1 of a1',
@@ -175,7 +175,7 @@ describe('ActionTreeModel', () => {
       await jest.runOnlyPendingTimersAsync();
       model.toggle(0);
       await jest.runOnlyPendingTimersAsync();
-      expect(texts(model)).toEqual(['▾ cell ✗…', '   ▸ load ✗…', '     save', '  report']);
+      expect(texts(model)).toEqual(['▾ cell ✗ inside', '   ▸ load ✗ inside', '     save', '  report']);
       // save finishes, a new child of the cell and a new root start
       fake.nodes.get('a3')!.status = 'succeeded';
       fake.nodes.get('a3')!.duration = 3;
@@ -184,7 +184,7 @@ describe('ActionTreeModel', () => {
       fake.rowsAppended.emit({ lastSeq: 10 });
       await jest.advanceTimersByTimeAsync(600);
       await jest.runOnlyPendingTimersAsync();
-      expect(texts(model)).toEqual(['▾ cell ✗…', '   ▸ load ✗…', '     save', '     late', '  report', '  next']);
+      expect(texts(model)).toEqual(['▾ cell ✗ inside', '   ▸ load ✗ inside', '     save', '     late', '  report', '  next']);
       expect(model.data('body', 2, DURATION)).toBe('3.00 s');
       // the same again adds nothing twice
       fake.rowsAppended.emit({ lastSeq: 11 });
@@ -194,7 +194,7 @@ describe('ActionTreeModel', () => {
       // a restart: other actions, nothing open
       fake.reset.emit({ reason: 'restart' });
       await jest.runOnlyPendingTimersAsync();
-      expect(texts(model)).toEqual(['▸ cell ✗…', '  report', '  next']);
+      expect(texts(model)).toEqual(['▸ cell ✗ inside', '  report', '  next']);
       expect(model.lines.expanded.size).toBe(0);
     } finally {
       jest.useRealTimers();

@@ -76,9 +76,9 @@ describe('the inline tree', () => {
   it('shows every action with status, duration, inputs, result and error', async () => {
     const widget = await render(BUNDLE);
     expect(lines(widget)).toEqual([
-      '▾cell/SUCCEEDED⧖ 2.00 sn=1✗ failed inside',
-      '▾load/SUCCEEDED⧖ 250 mspath="x.csv"→ 10✗ failed inside',
-      'parse/FAILED⧖ 250 msn=1✗ ValueError: bad',
+      '▾cell/SUCCEEDED2.00 sn=1✗ failed inside',
+      '▾load/SUCCEEDED250 mspath="x.csv"→ 10✗ failed inside',
+      'parse/FAILED250 msn=1✗ ValueError: bad',
       'save/STARTEDn=1'
     ]);
     const items = Array.from(widget.node.querySelectorAll('li'));
