@@ -208,21 +208,7 @@ export class TaskscopeTree extends Widget implements IRenderMime.IRenderer {
     if (!li.querySelector(':scope > ul')) {
       li.appendChild(this._list(node.children, 1, openAll));
     }
-    li.dataset.collapsed = 'false';
-    li.setAttribute('aria-expanded', 'true');
-    const toggle = li.querySelector(':scope > .jp-taskscope-Tree-line > .jp-taskscope-Tree-toggle');
-    if (toggle) {
-      toggle.textContent = '▾';
-    }
-  }
-
-  private _close(li: HTMLLIElement): void {
-    li.dataset.collapsed = 'true';
-    li.setAttribute('aria-expanded', 'false');
-    const toggle = li.querySelector(':scope > .jp-taskscope-Tree-line > .jp-taskscope-Tree-toggle');
-    if (toggle) {
-      toggle.textContent = '▸';
-    }
+    setOpen(li, true);
   }
 
   /** A click (or Enter) on a toggle folds or unfolds its item; whether it was one. */
@@ -238,13 +224,23 @@ export class TaskscopeTree extends Widget implements IRenderMime.IRenderer {
     if (li.dataset.collapsed === 'true') {
       this._open(li as HTMLLIElement, false);
     } else {
-      this._close(li as HTMLLIElement);
+      setOpen(li, false);
     }
     return true;
   }
 
   private _mimeType: string;
   private _nodes = new Map<HTMLLIElement, ITreeNode>();
+}
+
+/** Show an item open or closed (its list of children, if built, shows or not). */
+function setOpen(li: HTMLElement, open: boolean): void {
+  li.dataset.collapsed = String(!open);
+  li.setAttribute('aria-expanded', String(open));
+  const toggle = li.querySelector(':scope > .jp-taskscope-Tree-line > .jp-taskscope-Tree-toggle');
+  if (toggle) {
+    toggle.textContent = open ? '▾' : '▸';
+  }
 }
 
 function span(className: string, text: string): HTMLSpanElement {

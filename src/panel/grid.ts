@@ -36,24 +36,27 @@ export interface IThemeColors {
   tint: { [level in LevelClass]: string };
 }
 
+/** The panel's grids: rows of 20 px under a column header, the last column stretched. */
+export const GRID_OPTIONS: DataGrid.IOptions = {
+  defaultSizes: {
+    rowHeight: 20,
+    columnWidth: 120,
+    rowHeaderWidth: 0,
+    columnHeaderHeight: 22
+  },
+  minimumSizes: {
+    rowHeight: 20,
+    columnWidth: 40,
+    rowHeaderWidth: 0,
+    columnHeaderHeight: 22
+  },
+  headerVisibility: 'column',
+  stretchLastColumn: true
+};
+
 export class LogGrid extends DataGrid {
   constructor(model: LogDataModel) {
-    super({
-      defaultSizes: {
-        rowHeight: 20,
-        columnWidth: 120,
-        rowHeaderWidth: 0,
-        columnHeaderHeight: 22
-      },
-      minimumSizes: {
-        rowHeight: 20,
-        columnWidth: 40,
-        rowHeaderWidth: 0,
-        columnHeaderHeight: 22
-      },
-      headerVisibility: 'column',
-      stretchLastColumn: true
-    });
+    super(GRID_OPTIONS);
     this.addClass('jp-taskscope-LogGrid');
     this.columns = new ColumnView(model);
     this.dataModel = this.columns;
@@ -136,13 +139,7 @@ export class LogGrid extends DataGrid {
       backgroundColor: ({ row }) => colors.tint[levelOf(row)],
       elideDirection: 'none'
     });
-    const header = new TextRenderer({
-      font: colors.headerFont,
-      textColor: colors.text,
-      elideDirection: 'none'
-    });
-    this.cellRenderers.update({ body, 'column-header': header });
-    this._charWidth = charWidth(colors.font, this._charWidth);
+    this._charWidth = useRenderers(this, colors, body, this._charWidth);
     this._fit();
   }
 
@@ -212,6 +209,25 @@ export class LogGrid extends DataGrid {
 /** Until the theme is read: a 13px monospace font's character, and JupyterLab's scroll bar. */
 const CHAR_WIDTH = 7.8;
 const SCROLL_BAR_WIDTH = 16;
+
+/**
+ * Draw a grid's body with `body` and its header in the theme's header font; the width of a
+ * character of the body's font (`fallback` where none can be measured).
+ */
+export function useRenderers(
+  grid: DataGrid,
+  colors: IThemeColors,
+  body: TextRenderer,
+  fallback: number
+): number {
+  const header = new TextRenderer({
+    font: colors.headerFont,
+    textColor: colors.text,
+    elideDirection: 'none'
+  });
+  grid.cellRenderers.update({ body, 'column-header': header });
+  return charWidth(colors.font, fallback);
+}
 
 /** A character's width in a (monospace) canvas font; `fallback` where none can be measured. */
 export function charWidth(font: string, fallback: number): number {

@@ -20,10 +20,11 @@ import { StatusClass, statusClass } from '../actiontext';
 import { levelClass } from '../text';
 import {
   batchCellCopies,
-  charWidth,
+  GRID_OPTIONS,
   gridStyle,
   readTheme,
   resolveColor,
+  useRenderers,
   withAlpha
 } from './grid';
 import { ActionTreeModel, TREE_COLUMNS, TreeColumn } from './treemodel';
@@ -45,22 +46,7 @@ const STATUSES: StatusClass[] = ['succeeded', 'failed', 'started', 'chain'];
 
 export class TreeGrid extends DataGrid {
   constructor(model: ActionTreeModel) {
-    super({
-      defaultSizes: {
-        rowHeight: 20,
-        columnWidth: 100,
-        rowHeaderWidth: 0,
-        columnHeaderHeight: 22
-      },
-      minimumSizes: {
-        rowHeight: 20,
-        columnWidth: 40,
-        rowHeaderWidth: 0,
-        columnHeaderHeight: 22
-      },
-      headerVisibility: 'column',
-      stretchLastColumn: true
-    });
+    super(GRID_OPTIONS);
     this.addClass('jp-taskscope-TreeGrid');
     this.model = model;
     this.dataModel = model;
@@ -148,13 +134,7 @@ export class TreeGrid extends DataGrid {
       },
       elideDirection: 'none'
     });
-    const header = new TextRenderer({
-      font: colors.headerFont,
-      textColor: colors.text,
-      elideDirection: 'none'
-    });
-    this.cellRenderers.update({ body, 'column-header': header });
-    this._charWidth = charWidth(colors.font, this._charWidth);
+    this._charWidth = useRenderers(this, colors, body, this._charWidth);
     this._size();
   }
 
