@@ -236,3 +236,31 @@ describe('TreeLines', () => {
     expect(lines.lines.map(l => (l.kind === 'action' ? l.node.action : l.kind))).toEqual(['b', 'a', 'pending']);
   });
 });
+
+describe('the log view in Tree mode', () => {
+  it('makes the tree when first shown, in place of the table, with its summary', async () => {
+    const { LogView } = await import('../../src/panel/widget');
+    const { TaskscopeModel } = await import('../../src/model');
+    const { Widget } = await import('@lumino/widgets');
+    const session = Object.assign(smallTree(), { model: new TaskscopeModel() });
+    const view = new LogView({ session, filter: { level: 'WARNING' } });
+    Widget.attach(view, document.body);
+    await settle();
+    expect(view.tree).toBeNull();
+    const modes: string[] = [];
+    view.modeChanged.connect((_, mode) => modes.push(mode));
+    view.mode = 'tree';
+    await settle();
+    expect(view.tree!.isVisible).toBe(true);
+    expect(view.grid.isVisible).toBe(false);
+    expect(view.tree!.model.roots).toBe(2);
+    // the panel's filter is the tree's (the kernel reads it as dataset.tree(**filter))
+    expect(session.calls[session.calls.length - 1].filter).toEqual({ level: 'WARNING' });
+    expect(view.node.querySelector('.jp-taskscope-LogView-status')!.textContent).toContain('2 root actions');
+    view.mode = 'table';
+    expect(view.tree!.isVisible).toBe(false);
+    expect(view.grid.isVisible).toBe(true);
+    expect(modes).toEqual(['tree', 'table']);
+    view.dispose();
+  });
+});
