@@ -100,9 +100,11 @@ class action(Action):
                 self._writer = None
         return self
 
-    def _open(self, writer: Writer, fields: dict[str, Any] | None) -> None:
-        """Become the current action and queue the start item."""
-        outer = context.current()
+    def _open(self, writer: Writer, fields: dict[str, Any] | None, outer: Action | None = None) -> None:
+        """Become the current action (inside ``outer``, else the one open here) and
+        queue the start item."""
+        if outer is None:
+            outer = context.current()
         self.id = new_id()
         if outer is not None:
             self.parent, self.cell = outer.id, outer.cell
@@ -116,8 +118,9 @@ class action(Action):
         if self._writer is not None:
             self._close(FAILED if kind is not None else SUCCEEDED, self._success, exc)
 
-    def _close(self, status: str, result: Any, exc: BaseException | None) -> None:
-        """Queue the end item and make the outer action current again."""
+    def _close(self, status: str, result: Any, exc: BaseException | None, error: str | None = None) -> None:
+        """Queue the end item and make the outer action current again (``error``: the
+        failure as text, when there is no exception object)."""
         duration = _clock() - self._t0
         writer, self._writer = self._writer, None
         try:
@@ -127,7 +130,7 @@ class action(Action):
         try:
             assert writer is not None
             writer.offer(("aend", _now(), self, _current_thread().name, status, duration,
-                          result if type(result) in _IMMUTABLE else _snapshot(result), exc))
+                          result if type(result) in _IMMUTABLE else _snapshot(result), exc, error))
         except Exception:  # noqa: BLE001 - never raises into the user's code
             pass
 
@@ -316,16 +319,17 @@ def _start_row(item: Item, caps: Caps) -> Row:
 @converter("aend")
 def _end_row(item: Item, caps: Caps) -> Row:
     """Convert: an action's end into its end row (ERROR with the traceback if it failed)."""
-    _, created, act, thread, status, duration, result, exc = item
+    _, created, act, thread, status, duration, result, exc, error = item
     msg = f"{act.type} {status} in {seconds_text(duration)}"
     values: dict[str, Any] = {DURATION: duration}
     if exc is not None:
         error = f"{type(exc).__name__}: {safe.safe_str(exc)}"
+    if error:
         values[ERROR] = error
         msg += f": {error}"
     if result is not None:
         values[RESULT] = result
-        if exc is None:
+        if not error:
             msg += f" -> {safe.cut(safe.safe_repr(result), 80)}"
     return make_row(
         created, logging.ERROR if status == FAILED else logging.INFO, ACTION_SOURCE, act.type, msg, caps,

@@ -41,7 +41,7 @@ from typing import Any
 
 from ..session import session as sessions
 from . import pool
-from .imports import ImportWatch
+from ..capture.imports import ImportWatch
 
 #: The start() option that turns this off (record/vocabulary.py).
 OPTION = "pools"
