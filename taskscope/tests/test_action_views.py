@@ -418,7 +418,7 @@ def test_actions_recorded_by_the_runtime_read_back_as_a_tree(fresh_runtime: Any,
         assert chain[-2:] == [("outer", True), ("lookup", True)]
         out = io.StringIO()
         data.to_eliot(out, action=outer)
-        tasks = list(tasks_from_iterable(json.loads(line) for line in out.getvalue().splitlines()))
-        assert len(tasks) == 1  # one root, the two actions and the row below it
+        drawing, errors = eliot_tree_text([json.loads(line) for line in out.getvalue().splitlines()])
+        assert errors == [] and drawing.count("\n└── ") == 1  # one root, the two actions and the row below it
     finally:
         ts.stop()
