@@ -81,7 +81,7 @@ class action(Action):
     too: each asyncio task has its own current action.
     """
 
-    __slots__ = ("fields", "_token", "_t0", "_success", "_writer")
+    __slots__ = ("fields", "_token", "_t0", "_created", "_thread", "_success", "_writer")
 
     def __init__(self, action_type: str, /, **fields: Any) -> None:
         self.type = action_type
@@ -111,7 +111,8 @@ class action(Action):
         self.where = (self.id, self.cell)
         self._writer = writer
         self._token = _set(self)
-        writer.offer(("astart", _now(), self, _current_thread().name, fields))
+        self._created, self._thread = created, thread = _now(), _current_thread().name
+        writer.offer(("astart", created, self, thread, fields))
         self._t0 = _clock()
 
     def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> None:
@@ -129,7 +130,7 @@ class action(Action):
             pass
         try:
             assert writer is not None
-            writer.offer(("aend", _now(), self, _current_thread().name, status, duration,
+            writer.offer(("aend", self._created + duration, self, self._thread, status, duration,
                           result if type(result) in _IMMUTABLE else _snapshot(result), exc, error))
         except Exception:  # noqa: BLE001 - never raises into the user's code
             pass
