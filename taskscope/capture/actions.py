@@ -38,7 +38,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 #: The writer of the running capture (None: not recording). A list: read on every call.
 _bound: list[Writer | None] = [None]
 _now, _clock, _current_thread = time.time, time.perf_counter, threading.current_thread
-_set, _reset = CURRENT.set, CURRENT.reset
+_get, _set, _reset = CURRENT.get, CURRENT.set, CURRENT.reset
 
 #: Values of these types cannot change after the call: they wait for the writer as they are.
 _IMMUTABLE = frozenset({str, int, float, bool, type(None), bytes, complex})
@@ -104,7 +104,9 @@ class action(Action):
         """Become the current action (inside ``outer``, else the one open here) and
         queue the start item."""
         if outer is None:
-            outer = context.current()
+            outer = _get()
+            if outer is None:
+                outer = context.current()  # the running task's, or the cell
         self.id = new_id()
         if outer is not None:
             self.parent, self.cell = outer.id, outer.cell
