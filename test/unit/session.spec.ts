@@ -210,6 +210,29 @@ describe('KernelSessionRegistry', () => {
     expect(lone.comms.size).toBe(0);
   });
 
+  it('closes the comm over another connection when the carrier’s websocket is down', async () => {
+    // a comm_close queued on a connection that is reconnecting is dropped when it is
+    // disposed, as a closing notebook's connection is right after
+    const { kernel, a, b, session } = await inOnePage(registry);
+    a.connection!.drop();
+    registry.remove(a);
+    a.close();
+    await settle();
+    expect(kernel.comms.size).toBe(0);
+    expect(registry.sessionOf(b)).toBe(session);
+    expect(session.model.state).toBe('no-comms');
+  });
+
+  it('closes the comm over another connection when the carrier changes kernel', async () => {
+    // the old connection is disposed before kernelChanged: it cannot send the comm_close
+    const { kernel, a, b, session } = await inOnePage(registry);
+    a.changeKernel(new FakeKernel('k2').connect());
+    await settle();
+    expect(kernel.comms.size).toBe(0);
+    expect(registry.sessionOf(b)).toBe(session);
+    expect(session.model.state).toBe('no-comms');
+  });
+
   it('moves the comm to another connection that handles comms when the carrier leaves', async () => {
     // (two such connections of one kernel are in different pages in JupyterLab; the rule
     // is the session's all the same)
