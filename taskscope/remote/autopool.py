@@ -44,9 +44,9 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
+from ..capture.imports import ImportWatch
 from ..session import session as sessions
 from . import pool, pool_actions
-from .imports import ImportWatch
 
 #: The start() option that turns this off (record/vocabulary.py).
 OPTION = "pools"
