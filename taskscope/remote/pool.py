@@ -208,7 +208,7 @@ def _reset_action(token: Any) -> None:
     if token is not None:
         try:
             _reset_current(token)
-        except ValueError:  # the task switched contexts under us: leave it
+        except (ValueError, RuntimeError):  # the task switched contexts under us: leave it
             pass
 
 
