@@ -109,11 +109,15 @@ export class KernelBridge implements IDisposable {
    * comm on the old one is closed and a new one opened on this one. Null with a reason:
    * no connection can carry a comm now, and the model says why.
    */
-  setKernel(kernel: Kernel.IKernelConnection | null, unavailable: string | null = null): void {
+  setKernel(
+    kernel: Kernel.IKernelConnection | null,
+    unavailable: string | null = null,
+    via: Kernel.IKernelConnection | null = null
+  ): void {
     if (kernel === this._kernel && kernel !== null) {
       return;
     }
-    this._closeComm('the comm moved to another connection');
+    this._closeLeaving('the comm moved to another connection', via);
     this._kernel = kernel;
     this._pendingRestart = false;
     if (!kernel && unavailable) {
@@ -122,6 +126,15 @@ export class KernelBridge implements IDisposable {
       return;
     }
     void this.connect();
+  }
+
+  /**
+   * The connection the comm goes over was disposed (JupyterLab's session connection
+   * disposes it before it says the kernel changed) while the comm was open: close the comm
+   * over `via`, another connection to the kernel.
+   */
+  carrierDisposed(via: Kernel.IKernelConnection | null): void {
+    this._closeLeaving('the connection carrying the comm went', via);
   }
 
   /** The kernel is restarting: its comms are gone; a new one opens once it is idle. */
@@ -393,7 +406,41 @@ export class KernelBridge implements IDisposable {
     }
   }
 
-  private _closeComm(reason: string): void {
+  /**
+   * Close the comm as its carrier leaves. The kernel keeps a comm until it gets a
+   * comm_close, and the carrier may not deliver one: over a disposed connection JupyterLab's
+   * comm refuses to close (it throws), and a connection whose websocket is down queues the
+   * message only to drop it when it is disposed. Then the comm_close goes over `via`,
+   * another connection to the same kernel (the kernel takes it from any of them).
+   */
+  private _closeLeaving(reason: string, via: Kernel.IKernelConnection | null): void {
+    const comm = this._comm;
+    const carrier = this._kernel;
+    const delivers =
+      carrier !== null && !carrier.isDisposed && carrier.connectionStatus === 'connected';
+    if ((this._closeComm(reason) && delivers) || !comm || !carrier) {
+      return;
+    }
+    if (!via || via === carrier || via.isDisposed || via.id !== carrier.id) {
+      return;
+    }
+    try {
+      via.sendShellMessage(
+        KernelMessage.createMessage<KernelMessage.ICommCloseMsg<'shell'>>({
+          msgType: 'comm_close',
+          channel: 'shell',
+          session: via.clientId,
+          username: via.username,
+          content: { comm_id: comm.commId, data: {} }
+        })
+      );
+    } catch (error) {
+      console.warn('taskscope could not close its comm:', error);
+    }
+  }
+
+  /** Forget the comm and close it; whether a comm_close was sent (or queued). */
+  private _closeComm(reason: string): boolean {
     const comm = this._comm;
     this._comm = null;
     this._helloSeen = false;
@@ -401,10 +448,12 @@ export class KernelBridge implements IDisposable {
     if (comm && !comm.isDisposed) {
       try {
         comm.close();
+        return true;
       } catch {
-        // the kernel is gone already; nothing to tell it
+        // its connection is disposed (see _closeLeaving) or the kernel is gone
       }
     }
+    return false;
   }
 
   private _rejectAll(reason: string): void {

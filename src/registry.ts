@@ -5,6 +5,12 @@
  * user stays on its session (which resets its views); a kernel change moves the user to
  * the session of the new kernel; a session no user is on any more is disposed, closing
  * its comm.
+ *
+ * A user leaves when its holder is disposed, not only when it is removed: JupyterLab's
+ * document manager disposes a closed notebook's session context, and with it the kernel
+ * connection, before the panel's own disposal may reach us (the order of the panel's
+ * `disposed` slots decides), and a disposed connection cannot send the comm_close. The
+ * session context says it is disposed before it disposes its connection.
  */
 import { Kernel } from '@jupyterlab/services';
 import { IDisposable } from '@lumino/disposable';
@@ -13,10 +19,12 @@ import { ISignal, Signal } from '@lumino/signaling';
 import { IBridgeSettings } from './bridge';
 import { KernelSession } from './session';
 
-/** What the registry follows of a user: its session context's kernel. */
+/** What the registry follows of a user: its session context's kernel, and its end. */
 export interface IKernelHolder {
   readonly session: { readonly kernel: Kernel.IKernelConnection | null } | null;
   readonly kernelChanged: ISignal<unknown, unknown>;
+  /** Emitted before the holder disposes its kernel connection (a session context does). */
+  readonly disposed?: ISignal<unknown, unknown>;
 }
 
 export class KernelSessionRegistry implements IDisposable {
@@ -55,18 +63,21 @@ export class KernelSessionRegistry implements IDisposable {
       return;
     }
     const onKernelChanged = () => this._update(user);
-    this._holders.set(user, { holder, onKernelChanged });
+    const onDisposed = () => this.remove(user);
+    this._holders.set(user, { holder, onKernelChanged, onDisposed });
     holder.kernelChanged.connect(onKernelChanged);
+    holder.disposed?.connect(onDisposed);
     this._update(user);
   }
 
-  /** Stop following a user (its notebook closed). */
+  /** Stop following a user (its notebook closed; also when its holder is disposed). */
   remove(user: object): void {
     const entry = this._holders.get(user);
     if (!entry) {
       return;
     }
     entry.holder.kernelChanged.disconnect(entry.onKernelChanged);
+    entry.holder.disposed?.disconnect(entry.onDisposed);
     this._holders.delete(user);
     this._move(user, null);
   }
@@ -126,7 +137,10 @@ export class KernelSessionRegistry implements IDisposable {
   }
 
   private _settings: (() => IBridgeSettings) | undefined;
-  private _holders = new Map<object, { holder: IKernelHolder; onKernelChanged: () => void }>();
+  private _holders = new Map<
+    object,
+    { holder: IKernelHolder; onKernelChanged: () => void; onDisposed: () => void }
+  >();
   private _of = new Map<object, KernelSession>();
   private _sessions = new Map<string, KernelSession>();
   private _isDisposed = false;

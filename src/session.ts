@@ -246,10 +246,20 @@ export class KernelSession implements IDisposable, ILiveRowSource {
     if (carrier && usable.includes(carrier)) {
       return;
     }
-    this._bridge.setKernel(usable[0] ?? null, live.length > 0 ? NO_COMMS : null);
+    this._bridge.setKernel(
+      usable[0] ?? null,
+      live.length > 0 ? NO_COMMS : null,
+      carrier ? this._spare(carrier) : null
+    );
     if (usable[0] && this._oldProcess !== null) {
       this._bridge.kernelRestarting(); // still waiting for the new process
     }
+  }
+
+  /** Another live connection to the kernel than this one, a connected one first. */
+  private _spare(not: Kernel.IKernelConnection): Kernel.IKernelConnection | null {
+    const others = Array.from(this._users.values()).filter(k => k !== not && !k.isDisposed);
+    return others.find(k => k.connectionStatus === 'connected') ?? others[0] ?? null;
   }
 
   private _onKernelStatus(kernel: Kernel.IKernelConnection, status: Kernel.Status): void {
@@ -297,6 +307,11 @@ export class KernelSession implements IDisposable, ILiveRowSource {
 
   private _onKernelDisposed(kernel: Kernel.IKernelConnection): void {
     this._unwatch(kernel);
+    if (kernel === this._bridge.kernel) {
+      // (JupyterLab's session connection disposes the old connection before it says the
+      // kernel changed: the comm must be closed over another one, if any)
+      this._bridge.carrierDisposed(this._spare(kernel));
+    }
     this._pickCarrier();
   }
 

@@ -38,7 +38,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 #: The writer of the running capture (None: not recording). A list: read on every call.
 _bound: list[Writer | None] = [None]
 _now, _clock, _current_thread = time.time, time.perf_counter, threading.current_thread
-_set, _reset = CURRENT.set, CURRENT.reset
+_get, _set, _reset = CURRENT.get, CURRENT.set, CURRENT.reset
 
 #: Values of these types cannot change after the call: they wait for the writer as they are.
 _IMMUTABLE = frozenset({str, int, float, bool, type(None), bytes, complex})
@@ -81,7 +81,7 @@ class action(Action):
     too: each asyncio task has its own current action.
     """
 
-    __slots__ = ("fields", "_token", "_t0", "_success", "_writer")
+    __slots__ = ("fields", "_token", "_t0", "_created", "_thread", "_success", "_writer")
 
     def __init__(self, action_type: str, /, **fields: Any) -> None:
         self.type = action_type
@@ -100,24 +100,30 @@ class action(Action):
                 self._writer = None
         return self
 
-    def _open(self, writer: Writer, fields: dict[str, Any] | None) -> None:
-        """Become the current action and queue the start item."""
-        outer = context.current()
+    def _open(self, writer: Writer, fields: dict[str, Any] | None, outer: Action | None = None) -> None:
+        """Become the current action (inside ``outer``, else the one open here) and
+        queue the start item."""
+        if outer is None:
+            outer = _get()
+            if outer is None:
+                outer = context.current()  # the running task's, or the cell
         self.id = new_id()
         if outer is not None:
             self.parent, self.cell = outer.id, outer.cell
         self.where = (self.id, self.cell)
         self._writer = writer
         self._token = _set(self)
-        writer.offer(("astart", _now(), self, _current_thread().name, fields))
+        self._created, self._thread = created, thread = _now(), _current_thread().name
+        writer.offer(("astart", created, self, thread, fields))
         self._t0 = _clock()
 
     def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> None:
         if self._writer is not None:
             self._close(FAILED if kind is not None else SUCCEEDED, self._success, exc)
 
-    def _close(self, status: str, result: Any, exc: BaseException | None) -> None:
-        """Queue the end item and make the outer action current again."""
+    def _close(self, status: str, result: Any, exc: BaseException | None, error: str | None = None) -> None:
+        """Queue the end item and make the outer action current again (``error``: the
+        failure as text, when there is no exception object)."""
         duration = _clock() - self._t0
         writer, self._writer = self._writer, None
         try:
@@ -126,8 +132,8 @@ class action(Action):
             pass
         try:
             assert writer is not None
-            writer.offer(("aend", _now(), self, _current_thread().name, status, duration,
-                          result if type(result) in _IMMUTABLE else _snapshot(result), exc))
+            writer.offer(("aend", self._created + duration, self, self._thread, status, duration,
+                          result if type(result) in _IMMUTABLE else _snapshot(result), exc, error))
         except Exception:  # noqa: BLE001 - never raises into the user's code
             pass
 
@@ -316,16 +322,17 @@ def _start_row(item: Item, caps: Caps) -> Row:
 @converter("aend")
 def _end_row(item: Item, caps: Caps) -> Row:
     """Convert: an action's end into its end row (ERROR with the traceback if it failed)."""
-    _, created, act, thread, status, duration, result, exc = item
+    _, created, act, thread, status, duration, result, exc, error = item
     msg = f"{act.type} {status} in {seconds_text(duration)}"
     values: dict[str, Any] = {DURATION: duration}
     if exc is not None:
         error = f"{type(exc).__name__}: {safe.safe_str(exc)}"
+    if error:
         values[ERROR] = error
         msg += f": {error}"
     if result is not None:
         values[RESULT] = result
-        if exc is None:
+        if not error:
             msg += f" -> {safe.cut(safe.safe_repr(result), 80)}"
     return make_row(
         created, logging.ERROR if status == FAILED else logging.INFO, ACTION_SOURCE, act.type, msg, caps,

@@ -27,6 +27,7 @@ from ..writer.core import Item, Writer, converter
 from ..writer.quiet import quiet, quiet_threads
 from . import actions
 from .cells import CellRoots
+from .eliot import EliotBridge
 from .logs import CaptureHandler, LevelGuard, LevelPolicy, format_exception, parse_level
 from .streams import FdWatch, StreamTee
 
@@ -283,6 +284,9 @@ class Capture:
         """``ts.action``/``ts.log_call`` write to this capture; IPython cells are roots."""
         actions.bind(self.writer)
         self._undo.append(lambda: actions.unbind(self.writer))
+        bridge = EliotBridge(self.writer)
+        bridge.install()
+        self._undo.append(bridge.remove)
         shell = _ipython_shell() if self._cells is not None else None
         if shell is None or self._cells is None:
             return

@@ -14,7 +14,7 @@ import sys
 from typing import Any
 
 from ..session import session as sessions
-from .imports import ImportWatch
+from ..capture.imports import ImportWatch
 
 #: The client preload (a public Dask hook) that attaches every Client made while recording.
 PRELOAD = "taskscope.dask"

@@ -14,15 +14,19 @@ attributes; at stop they are put back, or left as no-ops if someone wrapped them
 - the methods that take the pool's callable (``submit``/``map``; ``apply``,
   ``apply_async``, ``map``, ``map_async``, ``imap``, ``imap_unordered``, ``starmap``,
   ``starmap_async``): on a pool captured in this recording, the callable becomes
-  ``ts.pool.task(fn)`` (a picklable top-level class), unless it is one already.
+  ``ts.pool.task(fn)`` (a picklable top-level class), unless it is one already, carrying
+  the action open at the call (``(action id, cell)``, :mod:`.pool_actions`): each call
+  is a ``pool:task`` action under it in the child.
 - joblib's loky backend asks ``MemmappingExecutor.get_memmapping_executor`` for its
   reusable executor on each ``Parallel`` call, and joblib reuses the last one when the
   arguments are the same. Ours are injected before joblib compares them, so an executor
   made before recording (or after it) is replaced by a fresh one; the initargs are kept
   for the recording, so later calls reuse the captured one. Its ``submit`` makes each
   call of joblib's batch (``BatchedCalls.items``) a task; where a batch has no such
-  items, the batch is one task. joblib imported after ``start()`` is set up as it is
-  imported (:class:`.imports.ImportWatch`).
+  items, the batch is one task. joblib dispatches a call's later batches from its
+  callback threads, so ``Parallel.__call__`` notes the action open at the call and
+  ``Parallel._dispatch`` submits every batch of that call inside it. joblib imported
+  after ``start()`` is set up as it is imported (:class:`.imports.ImportWatch`).
 
 Nothing here raises into user code: if anything of ours fails, the pool is made and used
 as it would be without taskscope.
@@ -30,6 +34,7 @@ as it would be without taskscope.
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import inspect
 import os
@@ -39,9 +44,9 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
+from ..capture.imports import ImportWatch
 from ..session import session as sessions
-from . import pool
-from .imports import ImportWatch
+from . import pool, pool_actions
 
 #: The start() option that turns this off (record/vocabulary.py).
 OPTION = "pools"
@@ -85,6 +90,11 @@ _on = False
 _captured: weakref.WeakSet[Any] = weakref.WeakSet()
 #: joblib's initargs, kept for the recording: (then, args, initargs).
 _kept: list[tuple[Any, Any, tuple[Any, ...]]] = []
+#: While joblib dispatches a batch: ``(action id, cell)`` of its ``Parallel`` call.
+_dispatching: contextvars.ContextVar[tuple[str, str] | None] = contextvars.ContextVar(
+    "taskscope_joblib_call", default=None)
+#: The attribute of a ``Parallel`` that holds it.
+_CALLED_IN = "_taskscope_called_in"
 
 
 def on_start() -> None:
@@ -101,6 +111,8 @@ def on_start() -> None:
         _patch_stdlib()
         if "joblib.executor" in sys.modules:
             _patch_joblib(sys.modules["joblib.executor"])
+        if "joblib.parallel" in sys.modules:
+            _patch_parallel(sys.modules["joblib.parallel"])
         _watch.install()
         _on = True
 
@@ -152,17 +164,32 @@ def _patch_joblib(executor_module: Any) -> None:
     _patches.replace(executor, "submit", _batch_tasking)
 
 
-def _patch_joblib_as_imported(exec_module: Any, module: Any) -> None:
-    exec_module(module)
-    try:
-        with _lock:
-            if _on:
-                _patch_joblib(module)
-    except Exception:  # noqa: BLE001 - never fail the user's import
-        pass
+def _patch_parallel(parallel_module: Any) -> None:
+    """joblib's ``Parallel``: each batch submitted inside the action open at the call."""
+    parallel = getattr(parallel_module, "Parallel", None)
+    if not isinstance(parallel, type) or not callable(parallel.__dict__.get("_dispatch")):
+        return  # another joblib: its later batches are submitted where its threads are
+    _patches.replace(parallel, "__call__", _noting_call)
+    _patches.replace(parallel, "_dispatch", _dispatching_in_call)
 
 
-_watch = ImportWatch({"joblib.executor": _patch_joblib_as_imported})
+def _as_imported(patch: Callable[[Any], None]) -> Callable[[Callable[[Any], None], Any], None]:
+    """Run ``patch(module)`` once the module is imported, while recording."""
+
+    def around(exec_module: Callable[[Any], None], module: Any) -> None:
+        exec_module(module)
+        try:
+            with _lock:
+                if _on:
+                    patch(module)
+        except Exception:  # noqa: BLE001 - never fail the user's import
+            pass
+
+    return around
+
+
+_watch = ImportWatch({"joblib.executor": _as_imported(_patch_joblib),
+                      "joblib.parallel": _as_imported(_patch_parallel)})
 
 
 # --- the wrappers -------------------------------------------------------------------------
@@ -236,18 +263,61 @@ def _kept_initargs(then: Any, args: tuple[Any, ...]) -> tuple[Any, ...]:
 
 
 def _tasking(original: Callable[..., Any], argument: str) -> Callable[..., Any]:
-    """A pool method whose callable (first argument, or ``argument=``) becomes a task."""
+    """A pool method whose callable (first argument, or ``argument=``) becomes a task,
+    submitted inside the action open here."""
 
     @functools.wraps(original)
     def method(self: Any, *args: Any, **kwargs: Any) -> Any:
         if _on and _is_captured(self):
             if args:
-                args = (_as_task(args[0]), *args[1:])
+                args = (_as_task(args[0], _submitter()), *args[1:])
             elif argument in kwargs:
-                kwargs[argument] = _as_task(kwargs[argument])
+                kwargs[argument] = _as_task(kwargs[argument], _submitter())
         return original(self, *args, **kwargs)
 
     return method
+
+
+def _submitter() -> tuple[str, str]:
+    """``(action id, cell)`` a task submitted now runs under: the ``Parallel`` call's
+    while joblib dispatches its batch, else the action open here. Never raises."""
+    try:
+        called_in = _dispatching.get()
+        return pool_actions.submitting() if called_in is None else called_in
+    except Exception:  # noqa: BLE001
+        return ("", "")
+
+
+def _noting_call(original: Callable[..., Any]) -> Callable[..., Any]:
+    """``Parallel.__call__`` that notes the action open at the call (for its batches)."""
+
+    @functools.wraps(original)
+    def __call__(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if _on:
+            try:
+                self.__dict__[_CALLED_IN] = _submitter()
+            except Exception:  # noqa: BLE001 - its tasks are submitted where joblib's threads are
+                pass
+        return original(self, *args, **kwargs)
+
+    return __call__
+
+
+def _dispatching_in_call(original: Callable[..., Any]) -> Callable[..., Any]:
+    """``Parallel._dispatch`` (also run on joblib's callback threads) inside the call's action."""
+
+    @functools.wraps(original)
+    def _dispatch(self: Any, *args: Any, **kwargs: Any) -> Any:
+        called_in = getattr(self, "__dict__", {}).get(_CALLED_IN) if _on else None
+        if called_in is None:
+            return original(self, *args, **kwargs)
+        token = _dispatching.set(called_in)
+        try:
+            return original(self, *args, **kwargs)
+        finally:
+            _dispatching.reset(token)
+
+    return _dispatch
 
 
 def _batch_tasking(original: Callable[..., Any]) -> Callable[..., Any]:
@@ -256,29 +326,37 @@ def _batch_tasking(original: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(original)
     def submit(self: Any, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
         if _on and _is_captured(self):
-            fn = _batch_as_tasks(fn)
+            fn = _batch_as_tasks(fn, _submitter())
         return original(self, fn, *args, **kwargs)
 
     return submit
 
 
-def _batch_as_tasks(batch: Any) -> Any:
+def _batch_as_tasks(batch: Any, where: tuple[str, str]) -> Any:
     try:
         items = getattr(batch, "items", None)
         if isinstance(items, list) and all(isinstance(item, tuple) and len(item) == 3 for item in items):
-            batch.items = [(_as_task(fn), args, kwargs) for fn, args, kwargs in items]
+            batch.items = [(_as_task(fn, where), args, kwargs) for fn, args, kwargs in items]
             return batch
     except Exception:  # noqa: BLE001
         return batch
-    return _as_task(batch)
+    return _as_task(batch, where)
 
 
-def _as_task(fn: Any) -> Any:
-    """``ts.pool.task(fn)``, unless ``fn`` is one (or a partial of one) or not callable."""
+def _as_task(fn: Any, where: tuple[str, str]) -> Any:
+    """``ts.pool.task(fn)`` submitted at ``where``, unless ``fn`` is a task submitted
+    already (or a partial of one: ``ProcessPoolExecutor.map``'s chunks) or not callable.
+    A task of the user's is given ``where`` in a copy."""
     try:
-        if not callable(fn) or _is_task(fn):
+        if not callable(fn):
             return fn
-        return pool.task(fn, name=_name(fn))
+        if isinstance(fn, pool.task):
+            return fn.at(where) if fn.where is None else fn
+        if _is_task(fn):
+            return fn
+        made = pool.task(fn, name=_name(fn))
+        made.where = where
+        return made
     except Exception:  # noqa: BLE001
         return fn
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import atexit
 import itertools
+import logging
 import multiprocessing
 import os
 import shutil
@@ -36,10 +37,11 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..capture.logs import format_exception
-from ..record import safe
+from ..record.context import CURRENT, NOWHERE, Action
 from ..record.rows import HOSTNAME
 from ..record.sources import mark_user_logger, on_mark, user_logger_names
 from ..session import session as sessions
+from . import pool_actions
 from . import receiver as receivers
 from .console import CONSOLE
 from .emitter import BatchSink, RemoteCapture, TaskTag, life_item
@@ -111,13 +113,27 @@ class task:  # noqa: N801 - used like a function: task(fn)
 
     The id is ``key(*args, **kwargs)`` when ``key`` is given, else
     ``"<name>-<pid>-<n>"`` (the n-th call in that process). Picklable if ``fn`` is.
+
+    Each call is a ``pool:task`` action (:mod:`.pool_actions`), under the action the task
+    was submitted in: ``where``, ``(action id, cell)``, which the pool wrappers of
+    :mod:`.autopool` give a copy of the task (:meth:`at`); None: a root.
     """
+
+    where: tuple[str, str] | None = None
 
     def __init__(self, fn: Callable[..., Any], name: str | None = None,
                  key: Callable[..., str] | None = None) -> None:
         self.fn = fn
         self.name = name or getattr(fn, "__name__", "task")
         self.key = key
+
+    def at(self, where: tuple[str, str]) -> task:
+        """This task, submitted inside the action ``where`` (a copy: the task may be given
+        to other calls, in other actions)."""
+        copy = task.__new__(task)
+        copy.__dict__.update(self.__dict__)
+        copy.where = where
+        return copy
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         capture = _state.capture
@@ -131,24 +147,69 @@ class task:  # noqa: N801 - used like a function: task(fn)
         previous = getattr(local, "task", None)
         local.task = task_id
         thread = threading.current_thread().name
-        life = capture.life if capture.options.get("lifecycle", True) else _no_life
-        life(life_item("started", task_id, None, thread=thread))
+        lifecycle = capture.options.get("lifecycle", True)
+        life = capture.life if lifecycle else _no_life
+        act, envelope = _open_action(capture, lifecycle, task_id, self.name, self.where, args, kwargs)
+        where = NOWHERE if act is None else act.where
+        life(life_item("started", task_id, None, thread=thread, where=where, envelope=envelope))
+        token = _set_action(act)
         began = _now()
         try:
             result = self.fn(*args, **kwargs)
         except BaseException as exc:
+            error = pool_actions.error_text(exc)
             life(life_item("erred", task_id, None, levelno=40, thread=thread,
-                           duration=round(_now() - began, 6),
-                           exception=f"{type(exc).__name__}: {_text(exc)}",
-                           detail=_traceback(exc)))
+                           duration=round(_now() - began, 6), exception=error, detail=_traceback(exc),
+                           where=where, envelope=envelope and pool_actions.end_envelope(error)))
+            _send_now(capture)
             raise
         finally:
             local.task = previous
-        life(life_item("finished", task_id, None, thread=thread, duration=round(_now() - began, 6)))
+            _reset_action(token)
+        life(life_item("finished", task_id, None, thread=thread, duration=round(_now() - began, 6),
+                       where=where, envelope=envelope and pool_actions.SUCCEEDED_ENVELOPE))
         return result
 
     def __repr__(self) -> str:
         return f"taskscope.pool.task({self.fn!r})"
+
+
+def _open_action(capture: RemoteCapture, lifecycle: bool, task_id: str, name: str, where: tuple[str, str] | None,
+                 args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Action | None, dict[str, Any] | None]:
+    """The action a call runs in and its start envelope: a ``pool:task`` action when its
+    start row is sent, else the submitting action (no envelope), or None."""
+    try:
+        if lifecycle and capture.runtime_level <= logging.INFO:
+            return pool_actions.open_task(task_id, name, where, args, kwargs)
+        return pool_actions.submitted(where), None
+    except Exception:  # noqa: BLE001 - the task runs as without actions
+        return None, None
+
+
+#: Seconds a task that raised waits for its rows to be sent.
+_FAILED_FLUSH = 1.0
+
+
+def _send_now(capture: RemoteCapture) -> None:
+    """Ship what is queued before a failed task's exception goes back: some pools end
+    their workers at once when a task fails (joblib's loky SIGKILLs them), and the
+    rows saying how it failed would go with them."""
+    try:
+        capture.writer.flush(_FAILED_FLUSH)
+    except Exception:  # noqa: BLE001
+        pass
+
+
+def _set_action(act: Action | None) -> Any:
+    return None if act is None else _set_current(act)
+
+
+def _reset_action(token: Any) -> None:
+    if token is not None:
+        try:
+            _reset_current(token)
+        except (ValueError, RuntimeError):  # the task switched contexts under us: leave it
+            pass
 
 
 # --- the child side ------------------------------------------------------------------------
@@ -308,6 +369,7 @@ _counter = itertools.count(1)
 _lock = threading.Lock()
 _forgotten: list[Any] = []
 _now = time.time
+_set_current, _reset_current = CURRENT.set, CURRENT.reset
 
 
 def _install(config: Mapping[str, Any]) -> None:
@@ -425,10 +487,6 @@ if hasattr(os, "register_at_fork"):
 
 def _no_life(item: Any) -> None:
     """Lifecycle rows turned off (``initargs(lifecycle=False)``)."""
-
-
-def _text(exc: BaseException) -> str:
-    return safe.safe_str(exc)
 
 
 def _traceback(exc: BaseException) -> str:

@@ -98,9 +98,17 @@ def _event(row: Row, extra: str, seq: int) -> Event | None:
 
 
 def upsert(conn: sqlite3.Connection, events: Iterable[Event]) -> None:
-    """Fold ``events`` into the actions table, in order (inside the caller's transaction)."""
+    """Fold ``events`` into the actions table (inside the caller's transaction): all the
+    starts in one statement, then all the ends. Order does not matter: a start never
+    touches the status an end set, an end never touches what a start set."""
+    starts: list[Event] = []
+    ends: list[Event] = []
     for event in events:
-        conn.execute(_START if event[0] == "start" else _END, event[1:])
+        (starts if event[0] == "start" else ends).append(event[1:])
+    if starts:
+        conn.executemany(_START, starts)
+    if ends:
+        conn.executemany(_END, ends)
 
 
 def _json(value: object) -> str | None:

@@ -64,6 +64,17 @@ def read_actions(path: Path | str, where: str = "1=1") -> list[dict[str, Any]]:
         conn.close()
 
 
+def eliot_tree_text(messages: Any) -> tuple[str, list[str]]:
+    """What the real ``eliot-tree`` draws for Eliot ``messages`` (no colour), and its errors."""
+    from eliottree import get_theme, render_tasks, tasks_from_iterable
+
+    out: list[str] = []
+    errors: list[str] = []
+    render_tasks(out.append, tasks_from_iterable(messages), theme=get_theme(dark_background=True, colored=None),
+                 write_err=errors.append)
+    return "".join(out), errors
+
+
 def read_meta(path: Path | str) -> dict[str, str]:
     """The meta table of a store file."""
     conn = sqlite3.connect(path)

@@ -18,7 +18,6 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from eliottree import get_theme, render_tasks, tasks_from_iterable
 
 from taskscope.record.columns import ACTION_NAMES, COLUMNS
 from taskscope.record.rows import Caps, Row, make_row, replace
@@ -27,6 +26,7 @@ from taskscope.store import action_query, actions, query
 from taskscope.store.sqlite import Store
 from taskscope.views import dataset as ds
 from taskscope.views.actions import MAX_NODES, MIME_TYPE, ActionTree
+from taskscope.tests.conftest import eliot_tree_text
 
 B = 1_700_000_000.0
 META = {"session_id": "s-actions", "kernel_id": "", "started": str(B), "hostname": "host-a",
@@ -299,12 +299,8 @@ def test_to_eliot_is_rendered_by_eliot_tree(data: ds.Dataset, tmp_path: Path) ->
     assert (failed["exception"], failed["reason"], failed["timestamp"]) == ("ValueError", "bad", B + 1.3)
     assert next(m for m in messages if m.get("action_type") == "load" and m["action_status"] == "started")["path"] == "x.csv"
 
-    out: list[str] = []
-    errors: list[str] = []
-    render_tasks(out.append, tasks_from_iterable(messages), theme=get_theme(dark_background=True, colored=None),
-                 write_err=errors.append)
+    text, errors = eliot_tree_text(messages)
     assert errors == []  # eliot-tree formatted every node and value
-    text = "".join(out)
     lines = text.splitlines()
 
     def line_of(needle: str) -> str:
@@ -422,7 +418,7 @@ def test_actions_recorded_by_the_runtime_read_back_as_a_tree(fresh_runtime: Any,
         assert chain[-2:] == [("outer", True), ("lookup", True)]
         out = io.StringIO()
         data.to_eliot(out, action=outer)
-        tasks = list(tasks_from_iterable(json.loads(line) for line in out.getvalue().splitlines()))
-        assert len(tasks) == 1  # one root, the two actions and the row below it
+        drawing, errors = eliot_tree_text([json.loads(line) for line in out.getvalue().splitlines()])
+        assert errors == [] and drawing.count("\n└── ") == 1  # one root, the two actions and the row below it
     finally:
         ts.stop()

@@ -27,7 +27,7 @@ import pytest
 import yaml
 from nbclient import NotebookClient
 
-from taskscope.tests.conftest import read_rows
+from taskscope.tests.conftest import read_actions, read_rows
 from taskscope.tests.test_packaging import ROOT, tracked_copy
 
 KERNEL_NAME = "taskscope-demo-venv"
@@ -101,7 +101,9 @@ def _execute_demo(venv: Path, tmp: Path, monkeypatch: pytest.MonkeyPatch) -> dic
                             resources={"metadata": {"path": str(workdir)}})
     client.execute(env=env)  # raises CellExecutionError on the first cell that fails
     # what the reader sees where the story depends on it (rows stored before the query)
-    assert "multiply(1, 6) = 0" in _output(nb, 'logger="calc.multiply"')
+    assert "multiply/SUCCEEDED" in _output(nb, 'tree(type="multiplysum")')
+    assert "a=1, b=6 → 0" in _output(nb, 'tree(type="multiplysum")')
+    assert "ConnectionError" in _output(nb, 'tree(task=["process-*", "fetch-*"])')
     assert "150 part-7.csv" in _output(nb, "client.gather(chunks)")
     line = next(line for line in _output(nb, LAST_CELL).splitlines() if line.startswith(REPORT))
     return json.loads(line[len(REPORT):])
@@ -139,17 +141,25 @@ def test_binder_install_runs_the_demo_and_stores_its_rows(tmp_path: Path, monkey
     def in_kernel(row: dict[str, Any]) -> bool:
         return row["pid"] == kernel_pid and not row["worker"] and not row["task"]
 
-    # 1. the wrong result: each step's inputs and output, from the kernel
-    calc = [r for r in rows if r["logger"].startswith("calc.")]
-    assert [(r["logger"], r["msg"]) for r in calc] == [
-        ("calc.add", "add(2, 4) = 6"), ("calc.multiply", "multiply(1, 6) = 0")]
-    assert all(in_kernel(r) and r["source"] == "user" for r in calc)
-    assert _extra(calc[1]) == {"inputs": [1, 6], "output": 0}
+    actions = read_actions(report["store"])
+    by_id = {a["action"]: a for a in actions}
 
-    # 2. durations with their inputs
-    timing = where(logger="demo.timing")
-    assert [_extra(r)["n"] for r in timing] == list(range(10))
-    assert all(isinstance(_extra(r)["duration"], float) and in_kernel(r) for r in timing)
+    def of_type(kind: str) -> list[dict[str, Any]]:
+        return [a for a in actions if a["type"] == kind]
+
+    # 1. the wrong result: each call's inputs and result, nested as they ran, in the kernel
+    (outer,) = of_type("multiplysum")
+    (add,), (multiply,) = of_type("add"), of_type("multiply")
+    assert [(json.loads(a["fields"]), json.loads(a["result"])) for a in (outer, add, multiply)] == [
+        ({"a": 1, "b": 2, "c": 4}, 0), ({"a": 2, "b": 4}, 6), ({"a": 1, "b": 6}, 0)]
+    assert add["parent"] == multiply["parent"] == outer["action"]
+    assert by_id[outer["parent"]]["type"] == "cell" and outer["pid"] == kernel_pid
+
+    # 2. durations with their inputs: input 7 is the slow one
+    simulate = of_type("simulate")
+    assert sorted(json.loads(a["fields"])["n"] for a in simulate) == list(range(10))
+    slowest = max(simulate, key=lambda a: a["duration"])
+    assert json.loads(slowest["fields"]) == {"n": 7} and slowest["status"] == "succeeded"
 
     # 3. Dask: the workers' logs, prints and warnings, with worker and task
     worker_address = re.compile(r"^tcp://127\.0\.0\.1:\d+$")
@@ -180,13 +190,27 @@ def test_binder_install_runs_the_demo_and_stores_its_rows(tmp_path: Path, monkey
     assert erred["level"] == "ERROR" and "ConnectionError('timed out fetching part-7.csv')" in erred["text"]
     assert all(worker_address.match(r["worker"]) for r in fetch)
 
-    # 4. loggers in cells
+    # 4. the Dask job as a trace: cell -> dask:task (each attempt) -> the worker's action
+    tasks = {(json.loads(a["fields"])["key"], json.loads(a["fields"])["attempt"]): a for a in of_type("dask:task")}
+    assert {("fetch-part-7", 1), ("fetch-part-7", 2)} | {(f"process-{i}", 1) for i in range(6)} == set(tasks)
+    assert [tasks[("fetch-part-7", n)]["status"] for n in (1, 2)] == ["failed", "succeeded"]
+    assert "timed out fetching part-7.csv" in tasks[("fetch-part-7", 1)]["error"]
+    job_cell = {by_id[t["parent"]]["action"] for t in tasks.values()}
+    assert len(job_cell) == 1 and by_id[job_cell.pop()]["type"] == "cell"
+    transforms = of_type("transform")
+    assert sorted(json.loads(a["fields"])["chunk"] for a in transforms) == list(range(6))
+    for transform in transforms:
+        task = by_id[transform["parent"]]
+        assert task["type"] == "dask:task" and task["task"] == f"process-{json.loads(transform['fields'])['chunk']}"
+        assert worker_address.match(transform["worker"]) and transform["worker"] == task["worker"]
+
+    # 5. loggers in cells
     assert [(r["level"], r["msg"]) for r in where(logger="analysis")] == [
         ("DEBUG", "loading 3 samples"), ("INFO", "fitted model"),
         ("WARNING", "sample C has a negative value")]
     assert any(in_kernel(r) and "deprecated option" in r["msg"] and r["level"] == "WARNING" for r in rows)
 
-    # 5. the process pool: rows from the children, with task ids and lifecycle
+    # 6. the process pool: rows from the children, with task ids and lifecycle
     for sample in "ABCD":
         task = where(task=f"measure-{sample}")
         assert {r["pid"] for r in task} != {kernel_pid} and len({r["pid"] for r in task}) == 1
@@ -196,7 +220,7 @@ def test_binder_install_runs_the_demo_and_stores_its_rows(tmp_path: Path, monkey
         assert [_extra(r)["event"] for r in task if r["logger"] == "taskscope.task"] == ["started", "finished"]
     assert any("below the detection limit" in r["msg"] for r in where(task="measure-C", level="WARNING"))
 
-    # 6. the long run: every step a row, then its print
+    # 7. the long run: every step a row, then its print
     steps = where(logger="demo.training", level="INFO")
     (trained,) = [r for r in where(logger="stdout") if r["msg"].startswith("trained ")]
     assert trained["msg"] == f"trained {len(steps)} steps" and len(steps) >= 1

@@ -164,3 +164,26 @@ def test_a_session_file_is_for_the_user_alone(tmp_path: Path) -> None:
         s.close()
     assert modes["sessions"] == 0o700
     assert modes["a.sqlite"] == 0o600 and modes["a.sqlite-wal"] == 0o600
+
+
+def test_a_file_from_before_the_action_columns_gets_them_and_takes_new_rows(tmp_path: Path) -> None:
+    """A store written before a column existed is reopened: the column is added (NULL in
+    the old rows), new rows and their actions are written."""
+    path = tmp_path / "old.sqlite"
+    old = [c for c in columns.COLUMNS if c.name not in ("action", "cell")]
+    conn = sqlite3.connect(path)
+    conn.execute(f"CREATE TABLE rows({', '.join(f'{c.name} {c.sql}' for c in old)})")
+    conn.execute("INSERT INTO rows(created, level, levelno, source, logger, msg) VALUES (1, 'INFO', 20, 'user', 'lg', 'old')")
+    conn.commit()
+    conn.close()
+    s = opened(path)
+    start = record.make_row(time.time(), 20, "action", "load", "load started", Caps(), where=("a-1", "3"),
+                            extra='{"action_status": "started", "action_parent": "", "fields": {"p": 1}}')
+    assert s.write([start]) == (2, 2)
+    s.close()
+    got = read_rows(path)
+    assert [(r["msg"], r["action"], r["cell"]) for r in got] == [("old", None, None), ("load started", "a-1", "3")]
+    conn = sqlite3.connect(path)
+    assert conn.execute("SELECT action, type, status, fields, cell, seq FROM actions").fetchall() == [
+        ("a-1", "load", "started", '{"p": 1}', "3", 2)]
+    conn.close()

@@ -208,9 +208,9 @@ export class FakeKernel {
     }
   }
 
-  /** A comm_close from a connection. */
-  close(comm: FakeComm): void {
-    this.comms.delete(comm.commId);
+  /** A comm_close from a connection (any connection to the kernel may send it). */
+  close(commId: string): void {
+    this.comms.delete(commId);
   }
 
   private _registered = false;
@@ -223,9 +223,10 @@ let commIds = 0;
 
 /** The front end's end of a comm (Kernel.IComm as the bridge uses it). */
 export class FakeComm {
-  constructor(kernel: FakeKernel, target: string) {
+  constructor(kernel: FakeKernel, target: string, connection: FakeConnection) {
     this._kernel = kernel;
     this.targetName = target;
+    this._connection = connection;
   }
 
   readonly commId = `comm-${++commIds}`;
@@ -246,7 +247,11 @@ export class FakeComm {
   }
 
   close(): void {
-    this._kernel.close(this);
+    if (this.isDisposed || this._connection.isDisposed) {
+      throw new Error('Cannot close'); // as JupyterLab's CommHandler: nothing is sent
+    }
+    const commId = this.commId;
+    this._connection.send(() => this._kernel.close(commId));
     this.isDisposed = true;
   }
 
@@ -270,6 +275,7 @@ export class FakeComm {
   }
 
   private _kernel: FakeKernel;
+  private _connection: FakeConnection;
 }
 
 /** One notebook's connection to a FakeKernel (what Kernel.IKernelConnection offers the bridge). */
@@ -287,6 +293,7 @@ export class FakeConnection {
   readonly page: string;
   readonly handleComms: boolean;
   status: Kernel.Status = 'idle';
+  connectionStatus: Kernel.ConnectionStatus = 'connected';
   isDisposed = false;
   /** Comms this connection created. */
   readonly created: FakeComm[] = [];
@@ -348,7 +355,7 @@ export class FakeConnection {
     if (!this.handleComms) {
       throw new Error('Comms are disabled on this kernel connection'); // as JupyterLab
     }
-    const comm = new FakeComm(this.kernel, target);
+    const comm = new FakeComm(this.kernel, target, this);
     this.created.push(comm);
     return comm;
   }
@@ -371,6 +378,20 @@ export class FakeConnection {
     }
   }
 
+  readonly clientId = `client-${++commIds}`;
+  readonly username = 'user';
+
+  /** A shell message; only a comm_close means anything here. */
+  sendShellMessage(msg: KernelMessage.IShellMessage): void {
+    if (this.isDisposed) {
+      throw new Error('Kernel connection is disposed'); // as JupyterLab
+    }
+    if (msg.header.msg_type === 'comm_close') {
+      const content = msg.content as KernelMessage.ICommCloseMsg['content'];
+      this.send(() => later(() => this.kernel.close(content.comm_id)));
+    }
+  }
+
   /** What JupyterLab does to a connection's comms on a restart it asked for. */
   dropComms(): void {
     for (const comm of this.created) {
@@ -378,10 +399,32 @@ export class FakeConnection {
     }
   }
 
+  /**
+   * A message to the kernel: as JupyterLab's connection, queued while the websocket is
+   * down, sent once it is back, lost if the connection is disposed first.
+   */
+  send(deliver: () => void): void {
+    if (this.connectionStatus === 'connected') {
+      deliver();
+    } else {
+      this._queued.push(deliver);
+    }
+  }
+
+  /** The websocket dropped; JupyterLab tries to connect again. */
+  drop(): void {
+    this.connectionStatus = 'connecting';
+    this._connectionStatusChanged.emit('connecting');
+  }
+
   /** The websocket dropped and came back. */
   reconnect(): void {
-    this._connectionStatusChanged.emit('connecting');
+    this.drop();
+    this.connectionStatus = 'connected';
     this._connectionStatusChanged.emit('connected');
+    for (const deliver of this._queued.splice(0)) {
+      deliver();
+    }
   }
 
   dispose(): void {
@@ -389,10 +432,12 @@ export class FakeConnection {
       return;
     }
     this.isDisposed = true;
+    this._queued.length = 0;
     this._disposed.emit();
     this.kernel.connections.splice(this.kernel.connections.indexOf(this), 1);
   }
 
+  private _queued: (() => void)[] = [];
   private _statusChanged = new Signal<this, Kernel.Status>(this);
   private _iopubMessage = new Signal<this, KernelMessage.IIOPubMessage>(this);
   private _connectionStatusChanged = new Signal<this, Kernel.ConnectionStatus>(this);
@@ -415,13 +460,31 @@ export class FakeNotebook implements IKernelHolder {
     return this._kernelChanged;
   }
 
-  /** Change the kernel, as the kernel picker does (the old connection goes). */
+  get disposed(): ISignal<this, void> {
+    return this._disposed;
+  }
+
+  /**
+   * Change the kernel, as the kernel picker does: as JupyterLab's session connection, the
+   * old connection is disposed before kernelChanged is emitted.
+   */
   changeKernel(connection: FakeConnection | null): void {
     const old = this.connection;
+    old?.dispose();
     this.connection = connection;
     this._kernelChanged.emit();
-    old?.dispose();
+  }
+
+  /**
+   * The notebook closed, as JupyterLab's document manager does it: the session context
+   * says it is disposed, then disposes its kernel connection (the panel's own disposal may
+   * reach the registry only after that).
+   */
+  close(): void {
+    this._disposed.emit();
+    this.connection?.dispose();
   }
 
   private _kernelChanged = new Signal<this, void>(this);
+  private _disposed = new Signal<this, void>(this);
 }

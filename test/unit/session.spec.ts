@@ -20,19 +20,23 @@ function record(session: KernelSession): Event[] {
 }
 
 /**
- * Notebooks a and b on one kernel, through connections that both handle comms (as two
- * pages would), followed by the registry; their session and its events from now on.
+ * Notebooks a and b on one kernel, followed by the registry; their session and its events
+ * from now on. a's connection carries the comm; b's is in page `bPage`: in another page it
+ * can handle comms too, in a's page it cannot (JupyterLab lets the first one handle them).
  */
-async function inTwoPages(registry: KernelSessionRegistry) {
+async function twoNotebooks(registry: KernelSessionRegistry, bPage: string) {
   const kernel = new FakeKernel('k1');
   const a = new FakeNotebook(kernel.connect('page'));
-  const b = new FakeNotebook(kernel.connect('other'));
+  const b = new FakeNotebook(kernel.connect(bPage));
   registry.add(a, a);
   registry.add(b, b);
   await settle();
   const session = registry.sessionOf(a)!;
   return { kernel, a, b, session, events: record(session) };
 }
+
+const inTwoPages = (registry: KernelSessionRegistry) => twoNotebooks(registry, 'other');
+const inOnePage = (registry: KernelSessionRegistry) => twoNotebooks(registry, 'page');
 
 describe('KernelSessionRegistry', () => {
   let registry: KernelSessionRegistry;
@@ -179,6 +183,54 @@ describe('KernelSessionRegistry', () => {
       ['reset', 'reconnected'],
       ['rows', 5]
     ]);
+  });
+
+  it('closes the comm of a notebook that closes, though its connection goes first', async () => {
+    // JupyterLab's document manager disposes the panel's session context (and with it the
+    // kernel connection, which then refuses to send a comm_close) before the panel's own
+    // disposal may reach the registry: the session context's disposal must close the comm
+    const { kernel, a, b, session } = await inOnePage(registry);
+    a.close();
+    registry.remove(a);
+    await settle();
+    expect(kernel.comms.size).toBe(0);
+    expect(registry.sessionOf(b)).toBe(session);
+    expect(session.model.state).toBe('no-comms');
+
+    // the last notebook on a kernel: its session goes, and the comm with it
+    const lone = new FakeKernel('k2');
+    const c = new FakeNotebook(lone.connect());
+    registry.add(c, c);
+    await settle();
+    const last = registry.sessionOf(c)!;
+    expect(lone.comms.size).toBe(1);
+    c.close();
+    await settle();
+    expect(last.isDisposed).toBe(true);
+    expect(lone.comms.size).toBe(0);
+  });
+
+  it('closes the comm over another connection when the carrier’s websocket is down', async () => {
+    // a comm_close queued on a connection that is reconnecting is dropped when it is
+    // disposed, as a closing notebook's connection is right after
+    const { kernel, a, b, session } = await inOnePage(registry);
+    a.connection!.drop();
+    registry.remove(a);
+    a.close();
+    await settle();
+    expect(kernel.comms.size).toBe(0);
+    expect(registry.sessionOf(b)).toBe(session);
+    expect(session.model.state).toBe('no-comms');
+  });
+
+  it('closes the comm over another connection when the carrier changes kernel', async () => {
+    // the old connection is disposed before kernelChanged: it cannot send the comm_close
+    const { kernel, a, b, session } = await inOnePage(registry);
+    a.changeKernel(new FakeKernel('k2').connect());
+    await settle();
+    expect(kernel.comms.size).toBe(0);
+    expect(registry.sessionOf(b)).toBe(session);
+    expect(session.model.state).toBe('no-comms');
   });
 
   it('moves the comm to another connection that handles comms when the carrier leaves', async () => {

@@ -8,7 +8,7 @@ import * as path from 'path';
 import { expect, galata, IJupyterLabPageFixture, test } from '@jupyterlab/galata';
 import type { Locator, Page, TestInfo } from '@playwright/test';
 
-import { kernelIdle } from './panel-helpers';
+import { createNotebook, kernelIdle } from './panel-helpers';
 
 const ITEM = '.jp-NotebookPanel-toolbar .jp-taskscope-ToolbarItem';
 const STATUS_ITEM = '.jp-taskscope-StatusItem';
@@ -49,9 +49,48 @@ function runInKernel(page: Page, code: string): Promise<string> {
   }, code);
 }
 
+function currentId(page: Page): Promise<string> {
+  return page.evaluate(() => (window as any).jupyterapp.shell.currentWidget.id as string);
+}
+
+/** The toolbar item of the notebook panel with this id. */
+function itemOf(page: Page, id: string): Locator {
+  return page.locator(`[id="${id}"] .jp-taskscope-ToolbarItem`);
+}
+
+/** How many taskscope comms the current notebook's kernel has open. */
+async function taskscopeComms(page: Page): Promise<number> {
+  return Number(
+    await runInKernel(
+      page,
+      "print(sum(1 for c in get_ipython().kernel.comm_manager.comms.values() if c.target_name == 'taskscope'))"
+    )
+  );
+}
+
+/**
+ * Close a notebook panel. `contextFirst`: dispose its document context (session context,
+ * kernel connection) before the panel, as JupyterLab's document manager does when its slot
+ * on the panel's `disposed` runs before taskscope's.
+ */
+async function closePanel(page: Page, id: string, contextFirst = false): Promise<void> {
+  await page.evaluate(
+    ([panelId, first]) => {
+      const app = (window as any).jupyterapp;
+      const panel = Array.from(app.shell.widgets('main') as Iterable<any>).find(
+        (w: any) => w.id === panelId
+      ) as any;
+      if (first) {
+        panel.context.dispose();
+      }
+      panel.dispose();
+    },
+    [id, contextFirst] as const
+  );
+}
+
 async function newNotebook(page: IJupyterLabPageFixture, name: string): Promise<Locator> {
-  expect(await page.notebook.createNew(name, { kernel: 'python3' })).toBe(name);
-  await kernelIdle(page);
+  await createNotebook(page, name);
   const item = page.locator(ITEM);
   await expect(item).toHaveAttribute('data-state', 'stopped', { timeout: 60000 });
   return item;
@@ -208,23 +247,23 @@ test.describe('live control across kernels and panels', () => {
   }) => {
     await newNotebook(page, 'live-share-a.ipynb');
     const kernelId = await currentKernelId(page);
-    const currentId = () =>
-      page.evaluate(() => (window as any).jupyterapp.shell.currentWidget.id as string);
-    const first = await currentId();
-    expect(await page.notebook.createNew('live-share-b.ipynb', { kernel: 'python3' })).toBe(
-      'live-share-b.ipynb'
-    );
-    await kernelIdle(page);
-    const second = await currentId();
-    // the second notebook joins the first one's kernel ("Use Kernel from Other Session")
+    const first = await currentId(page);
+    // (made under its own name: galata's createNew renames an Untitled notebook, whose
+    // session may keep the old path and hand the next notebook a kernel it did not ask for)
+    const second = await createNotebook(page, 'live-share-b.ipynb');
+    expect(second).not.toBe(first);
+    // on a kernel of its own first...
+    expect(await currentKernelId(page)).not.toBe(kernelId);
+    // ...then the second notebook joins the first one's kernel ("Use Kernel from Other Session")
     await page.evaluate(
       id => (window as any).jupyterapp.shell.currentWidget.sessionContext.changeKernel({ id }),
       kernelId
     );
     await kernelIdle(page);
     expect(await currentKernelId(page)).toBe(kernelId);
-    const itemOf = (id: string) => page.locator(`[id="${id}"] .jp-taskscope-ToolbarItem`);
-    await expect(itemOf(second)).toHaveAttribute('data-state', 'stopped', { timeout: 60000 });
+    await expect(itemOf(page, second)).toHaveAttribute('data-state', 'stopped', {
+      timeout: 60000
+    });
 
     // one KernelSession for both notebooks, and no other (the second's first kernel's went)
     const sessions = () =>
@@ -244,43 +283,53 @@ test.describe('live control across kernels and panels', () => {
       );
     expect(await sessions()).toEqual({ shared: true, kernels: [kernelId] });
     // ...and one taskscope comm in the kernel
-    const comms = async () =>
-      Number(
-        await runInKernel(
-          page,
-          "print(sum(1 for c in get_ipython().kernel.comm_manager.comms.values() if c.target_name == 'taskscope'))"
-        )
-      );
+    const comms = () => taskscopeComms(page);
     expect(await comms()).toBe(1);
 
     // a toggle in one notebook shows in the other's item
-    await itemOf(second).click();
-    await expect(itemOf(second)).toHaveAttribute('data-state', 'recording');
-    await expect(itemOf(first)).toHaveAttribute('data-state', 'recording');
+    await itemOf(page, second).click();
+    await expect(itemOf(page, second)).toHaveAttribute('data-state', 'recording');
+    await expect(itemOf(page, first)).toHaveAttribute('data-state', 'recording');
 
     // JupyterLab lets the first notebook's connection handle the kernel's comms: closed,
     // the second one cannot carry the comm and says why...
-    await page.evaluate(id => {
-      const app = (window as any).jupyterapp;
-      const panel = Array.from(app.shell.widgets('main') as Iterable<any>).find(
-        (w: any) => w.id === id
-      ) as any;
-      panel.dispose();
-    }, first);
-    await expect(itemOf(first)).toHaveCount(0);
-    await expect(itemOf(second)).toHaveAttribute('data-state', 'no-comms');
-    await expect(itemOf(second)).toHaveAttribute('title', /reopen this notebook/);
+    await closePanel(page, first);
+    await expect(itemOf(page, first)).toHaveCount(0);
+    await expect(itemOf(page, second)).toHaveAttribute('data-state', 'no-comms');
+    await expect(itemOf(page, second)).toHaveAttribute('title', /reopen this notebook/);
     await expect.poll(comms, { timeout: 30000 }).toBe(0);
     // ...until a notebook on the kernel can: the first one, opened again
     expect(await page.notebook.openByPath(`${tmpPath}/live-share-a.ipynb`)).toBe(true);
     await kernelIdle(page);
     expect(await currentKernelId(page)).toBe(kernelId);
-    const reopened = await currentId();
-    await expect(itemOf(reopened)).toHaveAttribute('data-state', 'recording', { timeout: 60000 });
-    await expect(itemOf(second)).toHaveAttribute('data-state', 'recording');
+    const reopened = await currentId(page);
+    await expect(itemOf(page, reopened)).toHaveAttribute('data-state', 'recording', {
+      timeout: 60000
+    });
+    await expect(itemOf(page, second)).toHaveAttribute('data-state', 'recording');
     await expect.poll(comms, { timeout: 30000 }).toBe(1);
-    await itemOf(reopened).click();
-    await expect(itemOf(second)).toHaveAttribute('data-state', 'stopped');
+    await itemOf(page, reopened).click();
+    await expect(itemOf(page, second)).toHaveAttribute('data-state', 'stopped');
+  });
+
+  test('a closed notebook closes its comm even when its kernel connection goes first', async ({
+    page
+  }) => {
+    // The document manager disposes a closed notebook's context (and kernel connection)
+    // from its own slot on the panel's `disposed`; whether taskscope's slot runs before it
+    // varies (a toolbar item made late, as on a slow first page, puts it after): here the
+    // context goes first every time, as it did when this flaked in CI.
+    await newNotebook(page, 'live-order-a.ipynb');
+    const kernelId = await currentKernelId(page);
+    const first = await currentId(page);
+    const second = await createNotebook(page, 'live-order-b.ipynb', { id: kernelId });
+    await expect(itemOf(page, second)).toHaveAttribute('data-state', 'stopped', {
+      timeout: 60000
+    });
+    expect(await taskscopeComms(page)).toBe(1);
+    await closePanel(page, first, true);
+    await expect(itemOf(page, second)).toHaveAttribute('data-state', 'no-comms');
+    await expect.poll(() => taskscopeComms(page), { timeout: 30000 }).toBe(0);
   });
 
   test('closing the notebook leaves the kernel recording and no comm behind', async ({

@@ -14,6 +14,65 @@ export const SHOTS = path.resolve(__dirname, '..', '..', 'test-results', 'screen
 
 export const PANEL = '.jp-taskscope-LogPanel';
 
+/**
+ * Make a notebook file `name` (one empty code cell) in the file browser's folder through
+ * the contents API, open it on `kernel` (a kernel spec's name, or a running kernel's id)
+ * and wait until its tab is the current one and its kernel is idle; the panel's id.
+ *
+ * Unlike galata's `notebook.createNew`, which makes Untitled.ipynb and renames it while
+ * the kernel starts (on a slow machine the server's session can keep the old path, and a
+ * later notebook made as Untitled.ipynb then joins that kernel), the notebook's session
+ * has its final path from the start, and the helper waits for its own tab rather than
+ * reading whichever tab is current.
+ */
+export async function createNotebook(
+  page: IJupyterLabPageFixture,
+  name: string,
+  kernel: { name: string } | { id: string } = { name: 'python3' }
+): Promise<string> {
+  const dir = await page.filebrowser.getCurrentDirectory();
+  const id = await page.evaluate(
+    async ({ path, kernel }) => {
+      const app = (window as any).jupyterapp;
+      await app.serviceManager.contents.save(path, {
+        type: 'notebook',
+        format: 'json',
+        content: {
+          cells: [
+            {
+              id: 'cell-0',
+              cell_type: 'code',
+              source: '',
+              metadata: {},
+              outputs: [],
+              execution_count: null
+            }
+          ],
+          metadata: {},
+          nbformat: 4,
+          nbformat_minor: 5
+        }
+      });
+      const widget = await app.commands.execute('docmanager:open', {
+        path,
+        factory: 'Notebook',
+        kernel
+      });
+      await widget.context.ready;
+      await widget.sessionContext.ready;
+      return widget.id as string;
+    },
+    { path: dir ? `${dir}/${name}` : name, kernel }
+  );
+  await expect(page.activity.getTabLocator(name)).toHaveClass(/jp-mod-current/);
+  await page.waitForFunction(
+    widgetId => (window as any).jupyterapp.shell.currentWidget?.id === widgetId,
+    id
+  );
+  await kernelIdle(page);
+  return id;
+}
+
 /** Create a notebook, wait until its kernel answers and taskscope's comm is open. */
 export async function openNotebook(
   page: IJupyterLabPageFixture,

@@ -1,6 +1,6 @@
 """Code run around the import of named modules while recording, so that a library
 imported after ``start()`` is set up as if it had been imported before (Dask's config by
-:mod:`.autoattach`, joblib's executor by :mod:`.autopool`).
+``remote.autoattach``, joblib's executor by ``remote.autopool``, Eliot by :mod:`.eliot`).
 
 An :class:`ImportWatch` sits first on ``sys.meta_path`` while installed and until every
 module it watches is imported. Nothing leaves this process (an environment variable
