@@ -153,7 +153,8 @@ export class ActionTreeModel extends DataModel {
     if (forget) {
       this.lines.expanded.clear();
     }
-    const source = this._source;
+    // a session without its comm yet is asked once it opens (its reset('connected'))
+    const source = this._source && (!isLive(this._source) || this._source.isConnected) ? this._source : null;
     this._loading = true;
     this._error = null;
     this._stateChanged.emit();

@@ -54,7 +54,7 @@ export class FakeActions implements IActionSource {
   /** Every `actions` request. */
   readonly calls: IActionsQuery[] = [];
   readonly rowQueries: IQuery[] = [];
-  readonly isConnected = true;
+  isConnected = true;
   lastSeq = 0;
   readonly rowsAppended = new Signal<unknown, IRowsAppended>(this);
   readonly reset = new Signal<unknown, IReset>(this);

@@ -201,6 +201,18 @@ describe('ActionTreeModel', () => {
     }
   });
 
+  it('waits for the comm before asking, without an error', async () => {
+    const fake = smallTree();
+    fake.isConnected = false;
+    const model = await loaded(fake);
+    expect(fake.calls).toEqual([]);
+    expect(model.error).toBeNull();
+    fake.isConnected = true;
+    fake.reset.emit({ reason: 'connected' });
+    await settle();
+    expect(model.roots).toBe(2);
+  });
+
   it('says what went wrong when the kernel cannot answer', async () => {
     const fake = smallTree();
     fake.actions = () => Promise.reject(new Error('ValueError: sort must be one of started, duration'));
