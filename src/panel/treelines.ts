@@ -139,7 +139,12 @@ export class TreeLines {
       line.depth === depth &&
       line.parent === parent &&
       (line.kind === 'action' || line.kind === 'pending');
-    if (total === 0 || !isChild(last) || last.index !== total - 1 || isChild(next)) {
+    if (
+      offset + nodes.length > total ||
+      !isChild(last) ||
+      last.index !== total - 1 ||
+      isChild(next)
+    ) {
       return false;
     }
     for (let k = 0; k < nodes.length; k++) {
