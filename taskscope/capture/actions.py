@@ -114,7 +114,8 @@ class action(Action):
         self._writer = writer
         self._token = _set(self)
         self._created, self._thread = created, thread = _now(), _current_thread().name
-        writer.offer(("astart", created, self, thread, fields))
+        # plain values, not the action: a queued tuple of them is untracked by the cyclic GC
+        writer.offer(("astart", created, self.id, self.parent, self.type, self.cell, thread, fields))
         self._t0 = _clock()
 
     def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> None:
@@ -132,8 +133,8 @@ class action(Action):
             pass
         try:
             assert writer is not None
-            writer.offer(("aend", self._created + duration, self, self._thread, status, duration,
-                          result if type(result) in _IMMUTABLE else _snapshot(result), exc, error))
+            writer.offer(("aend", self._created + duration, self.id, self.type, self.cell, self._thread, status,
+                          duration, result if type(result) in _IMMUTABLE else _snapshot(result), exc, error))
         except Exception:  # noqa: BLE001 - never raises into the user's code
             pass
 
@@ -149,7 +150,8 @@ class action(Action):
         if writer is None:
             return
         try:
-            writer.offer(("alog", _now(), self, _current_thread().name, message, _kept(fields) if fields else None))
+            writer.offer(("alog", _now(), self.where, self.type, _current_thread().name, message,
+                          _kept(fields) if fields else None))
         except Exception:  # noqa: BLE001
             pass
 
@@ -310,20 +312,20 @@ def seconds_text(seconds: float) -> str:
 @converter("astart")
 def _start_row(item: Item, caps: Caps) -> Row:
     """Convert: an action's start into its start row."""
-    _, created, act, thread, fields = item
+    _, created, action_id, parent, kind, cell, thread, fields = item
     text = fields_text(fields)
     return make_row(
-        created, logging.INFO, ACTION_SOURCE, act.type, f"{act.type} started" + (f": {text}" if text else ""), caps,
-        thread=thread, where=act.where,
-        extra=_envelope(STARTED, caps, **{PARENT: act.parent, FIELDS: fields}),
+        created, logging.INFO, ACTION_SOURCE, kind, f"{kind} started" + (f": {text}" if text else ""), caps,
+        thread=thread, where=(action_id, cell),
+        extra=_envelope(STARTED, caps, **{PARENT: parent, FIELDS: fields}),
     )
 
 
 @converter("aend")
 def _end_row(item: Item, caps: Caps) -> Row:
     """Convert: an action's end into its end row (ERROR with the traceback if it failed)."""
-    _, created, act, thread, status, duration, result, exc, error = item
-    msg = f"{act.type} {status} in {seconds_text(duration)}"
+    _, created, action_id, kind, cell, thread, status, duration, result, exc, error = item
+    msg = f"{kind} {status} in {seconds_text(duration)}"
     values: dict[str, Any] = {DURATION: duration}
     if exc is not None:
         error = f"{type(exc).__name__}: {safe.safe_str(exc)}"
@@ -335,8 +337,8 @@ def _end_row(item: Item, caps: Caps) -> Row:
         if not error:
             msg += f" -> {safe.cut(safe.safe_repr(result), 80)}"
     return make_row(
-        created, logging.ERROR if status == FAILED else logging.INFO, ACTION_SOURCE, act.type, msg, caps,
-        thread=thread, where=act.where, detail=format_exception(exc) if exc is not None else "",
+        created, logging.ERROR if status == FAILED else logging.INFO, ACTION_SOURCE, kind, msg, caps,
+        thread=thread, where=(action_id, cell), detail=format_exception(exc) if exc is not None else "",
         extra=_envelope(status, caps, **values),
     )
 
@@ -344,8 +346,8 @@ def _end_row(item: Item, caps: Caps) -> Row:
 @converter("alog")
 def _log_row(item: Item, caps: Caps) -> Row:
     """Convert: ``act.log(message, **fields)`` into a user row inside the action."""
-    _, created, act, thread, message, fields = item
+    _, created, where, kind, thread, message, fields = item
     return make_row(
-        created, logging.INFO, USER, act.type, safe.safe_str(message), caps, thread=thread, where=act.where,
+        created, logging.INFO, USER, kind, safe.safe_str(message), caps, thread=thread, where=where,
         extra=safe.to_json(fields, caps.extra) if fields else None,
     )
