@@ -114,11 +114,12 @@ export class TreeGrid extends DataGrid {
           return colors.level.debug;
         }
         const id = TREE_COLUMNS[column]?.id;
-        const kind = statusClass(line.node);
-        if (id === 'status' || ((kind === 'failed' || kind === 'chain') && id === 'tree')) {
-          return status[kind];
+        if (id === 'status') {
+          // its own status; the chain is marked on the tree column
+          return status[statusClass({ status: line.node.status })];
         }
-        return colors.text;
+        const kind = statusClass(line.node);
+        return id === 'tree' && (kind === 'failed' || kind === 'chain') ? status[kind] : colors.text;
       },
       backgroundColor: ({ row }) => {
         const line = model.lineAt(row);

@@ -6,7 +6,7 @@
  */
 import { expect, IJupyterLabPageFixture, test } from '@jupyterlab/galata';
 
-import { openNotebook, openPanel, PANEL, run, shoot } from './panel-helpers';
+import { openNotebook, openPanel, PANEL, run, setTheme, shoot } from './panel-helpers';
 
 test.use({ viewport: { width: 1400, height: 900 } });
 
@@ -236,6 +236,10 @@ test.describe('action tree', () => {
     ]);
     await expect(panel.locator('.jp-taskscope-TreeView-order')).toHaveValue('duration:desc');
     await shoot(testInfo, 'tree-panel-by-duration.png', file => panel.screenshot({ path: file }));
+    await setTheme(page, 'JupyterLab Dark');
+    await page.waitForTimeout(500); // the grid repaints in the new colours
+    await shoot(testInfo, 'tree-panel-dark.png', file => panel.screenshot({ path: file }));
+    await setTheme(page, 'JupyterLab Light');
 
     // the bar's select: back to the order they started in
     await panel.locator('.jp-taskscope-TreeView-order').selectOption('started:asc');
