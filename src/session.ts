@@ -25,7 +25,7 @@ import { ISignal, Signal } from '@lumino/signaling';
 
 import { DEFAULT_BRIDGE_SETTINGS, IBridgeSettings, KernelBridge } from './bridge';
 import { TaskscopeModel } from './model';
-import { ILiveRowSource } from './panel/source';
+import { ILiveRowSource, IReset, IRowsAppended, ResetReason } from './rowsource';
 import {
   IActionsQuery,
   IActionsReply,
@@ -36,26 +36,6 @@ import {
   IRowsReply,
   IStatus
 } from './protocol';
-
-/**
- * Why what a view holds may be wrong:
- * - connected: the comm opened for the first time (there was nothing to ask before);
- * - reconnected: it opened again on the same kernel process (status pushes were missed);
- * - restart: the kernel restarted (a new process, a new store session, seqs from 1);
- * - cleared: the session's rows were deleted (seq goes on);
- * - new-session: the kernel records into another store session.
- */
-export type ResetReason = 'connected' | 'reconnected' | 'restart' | 'cleared' | 'new-session';
-
-/** `reset`'s payload. */
-export interface IReset {
-  readonly reason: ResetReason;
-}
-
-/** `rowsAppended`'s payload: rows were stored up to this seq. */
-export interface IRowsAppended {
-  readonly lastSeq: number;
-}
 
 /** Why a session has no comm while notebooks are on its kernel (the 'no-comms' state). */
 export const NO_COMMS =

@@ -16,10 +16,9 @@ import { ISignal, Signal } from '@lumino/signaling';
 
 import { GRID_COLUMNS } from '../presentation';
 import { IIndexReply, IRow } from '../protocol';
-import type { IRowsAppended } from '../session';
 import { BlockIndex } from './blockindex';
 import { IFilter, kernelFilter } from './filter';
-import { isLive, IRowSource } from './source';
+import { isLive, IRowSource, IRowsAppended } from '../rowsource';
 
 /** The grid's columns: the record's `grid` columns, as a person reads a log. */
 export { GRID_COLUMNS };

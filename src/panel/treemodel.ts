@@ -13,8 +13,7 @@ import { DataModel } from '@lumino/datagrid';
 import { ISignal, Signal } from '@lumino/signaling';
 
 import { ActionSort, IActionsQuery, IActionsReply, IRow } from '../protocol';
-import type { IReset } from '../session';
-import { isLive, IRowSource } from './source';
+import { IReset, isLive, IRowSource } from '../rowsource';
 import { IPageNeed, LinesChange, TreeLine, TreeLines } from './treelines';
 import { cellTexts, lineText, TREE_COLUMNS } from './treetext';
 

@@ -19,7 +19,7 @@ import { IFilter, kernelFilter } from './filter';
 import { FilterBar } from './filterbar';
 import { LogGrid } from './grid';
 import { LogDataModel } from './model';
-import { ILiveRowSource } from './source';
+import { ILiveRowSource } from '../rowsource';
 import { IActionSource } from './treemodel';
 import { TreeView } from './treeview';
 

@@ -11,13 +11,8 @@ import { Signal } from '@lumino/signaling';
 import { Kernel } from '@jupyterlab/services';
 
 import { IKernelHolder, KernelSessionRegistry } from '../../src/registry';
-import {
-  IReset,
-  IRowsAppended,
-  KernelSession,
-  NO_COMMS,
-  ResetReason
-} from '../../src/session';
+import { IReset, IRowsAppended, ResetReason } from '../../src/rowsource';
+import { KernelSession, NO_COMMS } from '../../src/session';
 import { WireConnection } from './connection';
 import { useKernel } from './lifecycle';
 import { LocalKernel } from './wire';

@@ -16,7 +16,7 @@ import {
   IRow,
   IRowsReply
 } from '../../src/protocol';
-import type { IReset, IRowsAppended } from '../../src/session';
+import type { IReset, IRowsAppended } from '../../src/rowsource';
 import { IActionSource } from '../../src/panel/treemodel';
 
 /** An action of the fake tree. */

@@ -7,7 +7,7 @@
  */
 import { EMPTY_ROW } from '../../src/generated/record';
 import { IIndexQuery, IIndexReply, IQuery, IRow, IRowsReply } from '../../src/protocol';
-import { IRowSource } from '../../src/panel/source';
+import { IRowSource } from '../../src/rowsource';
 
 const LEVELS: [string, number][] = [
   ['DEBUG', 10],

@@ -6,7 +6,8 @@
  * the same session against a real ipykernel.
  */
 import { KernelSessionRegistry } from '../../src/registry';
-import { IReset, IRowsAppended, KernelSession, NO_COMMS } from '../../src/session';
+import { IReset, IRowsAppended } from '../../src/rowsource';
+import { KernelSession, NO_COMMS } from '../../src/session';
 import { FakeKernel, FakeNotebook, settle } from './fakekernel';
 
 type Event = ['reset', IReset['reason']] | ['rows', number];
