@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Mapping, Sequence
 from operator import itemgetter
 from typing import Any
@@ -78,13 +78,19 @@ class ConsoleDedup:
     first lines may come before their first message). While one is attached, the
     writer holds the kernel's fd rows at most :data:`HOLD` seconds; a remote print row
     of the same fd and text takes the place of one (counted as deduplicated, not as a
-    drop), in either order of arrival. Unmatched rows are stored after the hold with
-    their own time, and all of them at stop. Writer thread, but for :meth:`join`/:meth:`leave`.
+    drop), in either order of arrival. Two processes writing to the same fd at once can
+    interleave their lines (``print`` writes the text and the newline apart: ``"A"``,
+    ``"B"``, ``"\n"``, ``"\n"`` reads as the lines ``"AB"`` and ``""``): an fd row whose hold
+    is over and whose text is remote lines end to end takes their place, and so do as
+    many empty fd rows after it as it had lines more than one (:meth:`_interleaved`).
+    Unmatched rows are stored after the hold with their own time, and all of them at
+    stop. Writer thread, but for :meth:`join`/:meth:`leave`.
     """
 
     HOLD = 1.5  # seconds an fd row waits for its remote twin
     EXPECT = 10.0  # seconds a remote print row waits for its fd twin
     LIMIT = 10_000  # rows held, and remote lines remembered, at most
+    PIECES = 8  # remote lines one interleaved fd row may be made of, at most
 
     def __init__(self) -> None:
         self.sources: set[tuple[str, str, int]] = set()
@@ -92,6 +98,7 @@ class ConsoleDedup:
         self._by_key: dict[tuple[int, str], deque[list[Any]]] = {}
         self._expected: dict[tuple[int, str], deque[float]] = {}
         self._remembered = 0
+        self._blanks: dict[int, int] = {}  # fd -> empty fd rows still owed by interleaved ones
 
     def join(self, source: tuple[str, str, int]) -> None:
         """A console-sharing process sends (transport thread): fd rows are held from now."""
@@ -169,8 +176,45 @@ class ConsoleDedup:
                 del self._by_key[entry[1]]
             if not entry[3]:  # settled ones were counted when their twin came
                 entry[3] = True
-                out.append(entry[2])
+                if not self._interleaved(*entry[1], now):
+                    out.append(entry[2])
         return out
+
+    def _interleaved(self, fd: int, text: str, now: float) -> bool:
+        """Whether an unmatched fd row is remote lines interleaved (then they are settled),
+        or one of the empty rows such a row leaves behind."""
+        if not text:
+            owed = self._blanks.get(fd, 0)
+            if owed:
+                self._blanks[fd] = owed - 1
+                _count_deduplicated(1)
+                return True
+            return False
+        pieces = self._split(fd, text, now, self.PIECES)
+        if not pieces or len(pieces) < 2:
+            return False
+        if any(len(self._expected[(fd, piece)]) < n for piece, n in Counter(pieces).items()):
+            return False  # the same line twice, remembered once
+        for piece in pieces:
+            self._expected[(fd, piece)].popleft()
+            self._remembered -= 1
+        self._blanks[fd] = self._blanks.get(fd, 0) + len(pieces) - 1
+        _count_deduplicated(len(pieces))
+        return True
+
+    def _split(self, fd: int, text: str, now: float, most: int) -> list[str] | None:
+        """``text`` as remote lines of ``fd`` still expected, end to end, or None."""
+        if not text:
+            return []
+        if most == 0:
+            return None
+        for (line_fd, line), times in self._expected.items():
+            if line_fd != fd or not line or not text.startswith(line) or not any(t >= now for t in times):
+                continue
+            rest = self._split(fd, text[len(line):], now, most - 1)
+            if rest is not None:
+                return [line, *rest]
+        return None
 
 
 _THREAD, _SOURCE, _WORKER, _MSG = AT["thread"], AT["source"], AT["worker"], AT["msg"]

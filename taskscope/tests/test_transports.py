@@ -383,6 +383,23 @@ def test_a_held_fd_line_gives_way_to_its_remote_twin_in_either_order(fresh_runti
     assert runtime.status()["deduplicated"] == 2
 
 
+def test_two_processes_lines_interleaved_on_the_fd_give_way_to_their_remote_rows(fresh_runtime: Any) -> None:
+    """Two children print at once to the kernel's fd 2: ``print`` writes the text and the
+    newline apart, so the fd reads "AB" and "" where each child sent its own row."""
+    from taskscope.remote.console import ConsoleDedup
+
+    runtime.start()
+    console = ConsoleDedup()
+    console.join(("pool", "SpawnProcess-1", 9))
+    console.HOLD = 0.0
+    for text in ("spawn complains 1", "spawn complains 0"):
+        assert not console.remote_line(2, text, time.monotonic())  # the children's rows came first
+    merged, blank, later = fd_row("spawn complains 1spawn complains 0", 2), fd_row("", 2), fd_row("", 2)
+    mixed = fd_row("spawn complains 1 and more", 2)  # not lines end to end: kept
+    assert console.filter([merged, blank, mixed, later], False) == [mixed, later]  # one blank owed, not two
+    assert runtime.status()["deduplicated"] == 3
+
+
 def test_fd_lines_wait_only_while_a_console_sharing_process_is_attached(fresh_runtime: Any) -> None:
     from taskscope.remote.console import ConsoleDedup
 
