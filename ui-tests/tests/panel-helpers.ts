@@ -224,32 +224,41 @@ export async function waitForPanel(
 /** Click a body row of the grid (scrolled into view first); the row is then selected. */
 export async function clickRow(page: IJupyterLabPageFixture, row: number): Promise<void> {
   const grid = page.locator(`${PANEL} .jp-taskscope-LogGrid`);
-  const y = await page.evaluate(async r => {
-    const app = (window as any).jupyterapp;
-    const panel = Array.from(app.shell.widgets('main') as Iterable<any>).find((w: any) =>
-      w.node.classList.contains('jp-taskscope-LogPanel')
-    ) as any;
-    const grid = panel.content.grid;
-    grid.scrollToRow(r);
-    // the grid scrolls on its next frame
-    for (let i = 0; i < 2; i++) {
-      await new Promise(resolve => requestAnimationFrame(resolve));
+  const cursorRow = () =>
+    page.evaluate(() => {
+      const app = (window as any).jupyterapp;
+      const panel = Array.from(app.shell.widgets('main') as Iterable<any>).find((w: any) =>
+        w.node.classList.contains('jp-taskscope-LogPanel')
+      ) as any;
+      return panel.content.grid.selectionModel.cursorRow;
+    });
+  // A click can land while the grid is still laying out (a block of rows arriving, the
+  // filter bar wrapping): then it selects nothing, and the row is scrolled to and
+  // clicked again, at most three times.
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const y = await page.evaluate(async r => {
+      const app = (window as any).jupyterapp;
+      const panel = Array.from(app.shell.widgets('main') as Iterable<any>).find((w: any) =>
+        w.node.classList.contains('jp-taskscope-LogPanel')
+      ) as any;
+      const grid = panel.content.grid;
+      grid.scrollToRow(r);
+      // the grid scrolls on its next frame
+      for (let i = 0; i < 2; i++) {
+        await new Promise(resolve => requestAnimationFrame(resolve));
+      }
+      return grid.headerHeight + r * grid.defaultSizes.rowHeight - grid.scrollY + 10;
+    }, row);
+    const box = (await grid.boundingBox())!;
+    await page.mouse.click(box.x + 200, box.y + y);
+    try {
+      await expect.poll(cursorRow, { timeout: 3000 }).toBe(row);
+      return;
+    } catch {
+      // not selected yet: scroll and click again
     }
-    return grid.headerHeight + r * grid.defaultSizes.rowHeight - grid.scrollY + 10;
-  }, row);
-  const box = (await grid.boundingBox())!;
-  await page.mouse.click(box.x + 200, box.y + y);
-  await expect
-    .poll(() =>
-      page.evaluate(() => {
-        const app = (window as any).jupyterapp;
-        const panel = Array.from(app.shell.widgets('main') as Iterable<any>).find((w: any) =>
-          w.node.classList.contains('jp-taskscope-LogPanel')
-        ) as any;
-        return panel.content.grid.selectionModel.cursorRow;
-      })
-    )
-    .toBe(row);
+  }
+  await expect.poll(cursorRow).toBe(row);
 }
 
 /**
