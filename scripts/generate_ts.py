@@ -15,6 +15,7 @@ import json
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET = ROOT / "src" / "generated" / "record.ts"
@@ -45,6 +46,16 @@ def _js(value: object) -> str:
     return json.dumps(value)
 
 
+def _fields(declared: Any) -> list[str]:
+    """An interface's fields, one per declared column, each with its doc."""
+    return [line for column in declared for line in (f"  /** {column.doc} */", f"  {column.name}: {column.ts};")]
+
+
+def _entries(declared: Any) -> list[str]:
+    """A column list's entries: name, how it is shown, title, doc."""
+    return [f"  {_js({'name': c.name, 'shown': c.shown, 'title': c.title, 'doc': c.doc})}," for c in declared]
+
+
 def render() -> str:
     columns, vocabulary = _load("columns"), _load("vocabulary")
     out = [
@@ -68,9 +79,7 @@ def render() -> str:
         "/** One log row; `created` in epoch seconds. */",
         "export interface IRow {",
     ]
-    for column in columns.COLUMNS:
-        out.append(f"  /** {column.doc} */")
-        out.append(f"  {column.name}: {column.ts};")
+    out += _fields(columns.COLUMNS)
     empty = {"number": 0, "number | null": None, "string": "", "unknown": None}
     out += [
         "}",
@@ -81,18 +90,14 @@ def render() -> str:
         "/** The record's columns, in the store's order. */",
         "export const COLUMNS: ReadonlyArray<IColumn> = [",
     ]
-    for column in columns.COLUMNS:
-        fields = {"name": column.name, "shown": column.shown, "title": column.title, "doc": column.doc}
-        out.append(f"  {_js(fields)},")
+    out += _entries(columns.COLUMNS)
     out += [
         "];",
         "",
         "/** One action (docs/actions.md): `started`/`finished` in epoch seconds, `duration` in seconds. */",
         "export interface IAction {",
     ]
-    for column in columns.ACTION_COLUMNS:
-        out.append(f"  /** {column.doc} */")
-        out.append(f"  {column.name}: {column.ts};")
+    out += _fields(columns.ACTION_COLUMNS)
     out += [
         "}",
         "",
@@ -107,9 +112,7 @@ def render() -> str:
         "/** An action's columns, in the actions table's order. */",
         "export const ACTION_COLUMNS: ReadonlyArray<IActionColumn> = [",
     ]
-    for column in columns.ACTION_COLUMNS:
-        fields = {"name": column.name, "shown": column.shown, "title": column.title, "doc": column.doc}
-        out.append(f"  {_js(fields)},")
+    out += _entries(columns.ACTION_COLUMNS)
     out += [
         "];",
         "",

@@ -203,12 +203,9 @@ def log_call(fn: Any = None, /, *, action_type: str | None = None,
             try:
                 result = await fn(*args, **kwargs)
             except BaseException as exc:
-                if act is not None:
-                    act._close(FAILED, None, exc)
+                _failed(act, exc)
                 raise
-            if act is not None:
-                act._close(SUCCEEDED, result if include_result else None, None)
-            return result
+            return _succeeded(act, result, include_result)
         return call_async
 
     @functools.wraps(fn)
@@ -220,12 +217,9 @@ def log_call(fn: Any = None, /, *, action_type: str | None = None,
         try:
             result = fn(*args, **kwargs)
         except BaseException as exc:
-            if act is not None:
-                act._close(FAILED, None, exc)
+            _failed(act, exc)
             raise
-        if act is not None:
-            act._close(SUCCEEDED, result if include_result else None, None)
-        return result
+        return _succeeded(act, result, include_result)
     return call
 
 
@@ -239,6 +233,19 @@ def _start(writer: Writer, kind: str, fields_of: Callable[..., dict[str, Any]],
         return act
     except Exception:  # noqa: BLE001 - recording must never stop the call
         return None
+
+
+def _failed(act: action | None, exc: BaseException) -> None:
+    """The call raised ``exc`` (the caller re-raises it)."""
+    if act is not None:
+        act._close(FAILED, None, exc)
+
+
+def _succeeded(act: action | None, result: Any, include_result: bool) -> Any:
+    """The call returned ``result``: close its action, give the result back."""
+    if act is not None:
+        act._close(SUCCEEDED, result if include_result else None, None)
+    return result
 
 
 def _type_of(fn: Callable[..., Any]) -> str:

@@ -15,6 +15,7 @@ import ast
 import json
 import os
 import queue
+import signal
 import sqlite3
 import sys
 import time
@@ -174,6 +175,14 @@ class Kernel:
         execution = self.execute(code, cell_id=cell_id)
         assert execution.reply["content"]["status"] == "ok", execution.reply["content"]
         return execution
+
+    def kill(self) -> None:
+        """SIGKILL the kernel process (no atexit, no flush) and wait until it is gone."""
+        os.kill(self.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while self.manager.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not self.manager.is_alive()
 
     def shutdown(self) -> None:
         try:
