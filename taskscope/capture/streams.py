@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from ..record import safe, sources
+from ..record import context
 from ..record.context import where as _where
 from ..record.rows import Caps, Row, make_row
 from ..writer.core import Item, Writer, converter
@@ -151,7 +152,7 @@ def _line_writer(own: dict[str, Any]) -> tuple[Callable[[str], Any], Callable[..
     stream: str = own["stream"]
     levelno: int = own["levelno"]
     queue, queue_size, wake_at, wake = writer.queue, writer.queue_size, writer.wake_at, writer.wake
-    where = _where
+    current, root, nowhere = context.CURRENT.get, context.ROOT, context.NOWHERE
 
     def write(text: str) -> Any:
         """Write through, then keep the text: the hot path of every ``print``.
@@ -192,13 +193,17 @@ def _line_writer(own: dict[str, Any]) -> tuple[Callable[[str], Any], Callable[..
             return
         lines = (text if pieces is None else "".join(pieces) + text).split("\n")
         rest = lines.pop()
+        if lines:  # where they were printed: context.where(), inlined (a remote task's rows get
+            action = current()  # their task's action on the writer thread, see remote.emitter)
+            if action is None:
+                action = root[0]
+            at = nowhere if action is None else action.where
         for line in lines:  # writer.offer, inlined: this runs for every printed line
             dropped = overflow.pop(ident, 0) if overflow else 0
             waiting = len(queue)
             if waiting >= queue_size and not writer.make_room():
                 continue
-            queue.append(("line", _now(), stream, levelno, line, thread or _current_thread().name, dropped,
-                          where()))
+            queue.append(("line", _now(), stream, levelno, line, thread or _current_thread().name, dropped, at))
             if waiting + 1 == wake_at:
                 wake.set()
         if rest:
