@@ -35,6 +35,23 @@ def taskscope_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return home
 
 
+@pytest.fixture(autouse=True)
+def no_loky_executor_left() -> Iterator[None]:
+    """After a test that ran joblib's loky backend, shut its reusable executor down.
+
+    joblib keeps the executor (its manager and queue-feeder threads, its worker processes)
+    for the next call. A ``fork`` pool made by a later test copies whatever lock those
+    threads held at that instant, and its child can then hang at exit, and with it
+    ``Pool.terminate`` (the end of every ``with Pool()``): forking a process that runs
+    threads, not something of ours (it hung test_pool's ``with Pool()`` test now and then).
+    """
+    yield
+    module = sys.modules.get("joblib.externals.loky.reusable_executor")
+    executor = getattr(module, "_executor", None)
+    if executor is not None:
+        executor.shutdown(wait=True, kill_workers=True)
+
+
 @pytest.fixture
 def fresh_runtime(taskscope_home: Path) -> Iterator[Any]:
     """The runtime module, stopped and session-less before and after the test."""
