@@ -451,6 +451,47 @@ def _at_exit_once() -> None:
                 os.kill(os.getpid(), signal.SIGTERM)
 
         signal.signal(signal.SIGTERM, on_sigterm)
+        _watch_sigterm()
+
+
+#: Seconds after a SIGTERM a child still alive ends itself (the handler above ran late or
+#: not at all): longer than the handler's own bound.
+_SIGTERM_DEADLINE = _SIGTERM_FLUSH + 2.0
+
+
+def _watch_sigterm() -> None:
+    """Make sure a SIGTERM ends this child even when its Python handler never runs.
+
+    Python runs signal handlers in the main thread between bytecodes: a SIGTERM that lands
+    just before the main thread blocks in a C call (a pool worker waiting for the inqueue
+    lock that a terminated sibling held) is never acted on, and the child outlives
+    ``Pool.terminate``, which joins it for ever. The C-level handler still writes the
+    signal's number to the wakeup fd; a thread reading it gives the handler its bound,
+    then ends the process. Left alone if something else owns the wakeup fd already.
+    """
+    try:
+        read_end, write_end = os.pipe()
+        os.set_blocking(write_end, False)
+        if signal.set_wakeup_fd(write_end, warn_on_full_buffer=False) != -1:
+            signal.set_wakeup_fd(-1)  # someone else's: put it back, leave it to them
+            os.close(read_end)
+            os.close(write_end)
+            return
+    except (OSError, ValueError):
+        return
+    threading.Thread(target=_end_after_sigterm, args=(read_end,), name="taskscope-sigterm", daemon=True).start()
+
+
+def _end_after_sigterm(read_end: int) -> None:
+    """Wait for a SIGTERM's byte on the wakeup fd; past the deadline, end the process."""
+    try:
+        while signal.SIGTERM not in os.read(read_end, 64):
+            pass
+    except OSError:
+        return
+    time.sleep(_SIGTERM_DEADLINE)
+    _stop(timeout=_SIGTERM_FLUSH)
+    os._exit(128 + signal.SIGTERM)
 
 
 def _signal_later(previous: Any, signum: int) -> None:
